@@ -1,0 +1,1 @@
+"""stager's command line: thin typer commands over the library."""

@@ -1,0 +1,83 @@
+"""The root `stager` command: joins the command groups and maps errors to exit codes.
+
+A user sees one line per error; the traceback only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from stager import __version__
+from stager.errors import EXIT_FAILED, EXIT_INTERRUPTED, StagerError
+
+app = typer.Typer(
+    name="stager",
+    help="Repeatable, audited, cost-capped GPU training on Linode.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"stager {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Repeatable, audited, cost-capped GPU training on Linode."""
+    _state["debug"] = debug
+
+
+def _register() -> None:
+    from stager.cli import train
+
+    app.add_typer(train.app, name="train")
+
+
+def _fail(message: str, code: int) -> int:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns (and exits with) the exit code."""
+    _register()
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        app(args, standalone_mode=False)
+    except StagerError as exc:
+        if debug:
+            raise
+        code = _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        code = _fail("interrupted", EXIT_INTERRUPTED)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except (typer.Abort, EOFError):
+        code = _fail("aborted", EXIT_INTERRUPTED)
+    except Exception as exc:  # click's own usage errors and anything unexpected
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            code = exc.exit_code
+        elif debug:
+            raise
+        else:
+            code = _fail(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", EXIT_FAILED)
+    else:
+        code = 0
+    sys.exit(code)
