@@ -1,0 +1,70 @@
+"""Writing and reading checkpoints.
+
+A checkpoint is a self-describing dict (see ``Trainer._dump_checkpoint`` for its
+keys).  It is written atomically: temporary file in the same folder, fsync,
+rename, fsync of the folder, so a crash leaves either the old file or the new
+one, never a truncated ``last.ckpt``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from stager.errors import UsageError
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` ``obj`` to ``path`` so that readers never see a partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems do not support fsync on folders
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by stager (or Lightning); bad files are a UsageError.
+
+    ``weights_only=False``: a checkpoint holds optimizer and RNG states, which are
+    not plain tensors.  Load only checkpoints you or your runs wrote.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"checkpoint {path} does not exist")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:
+        raise UsageError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); it may be truncated") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise UsageError(f"checkpoint {path} has no state_dict; it is not a stager or Lightning checkpoint")
+    return checkpoint
