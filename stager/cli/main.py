@@ -51,6 +51,11 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _is_click_exception(exc: Exception) -> bool:
+    # typer may vendor click under another module name: match by duck type, not import
+    return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__) and hasattr(exc, "show")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns (and exits with) the exit code."""
     _register()
@@ -68,10 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         code = exc.exit_code
     except (typer.Abort, EOFError):
         code = _fail("aborted", EXIT_INTERRUPTED)
-    except Exception as exc:  # click's own usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # the parser's own usage errors, and anything unexpected
+        if _is_click_exception(exc):
             exc.show()
             code = exc.exit_code
         elif debug:

@@ -26,26 +26,19 @@ def collect_init_args(frame: FrameType, names: tuple, ignore: list[str] | str | 
     With ``names`` only those are kept; ``ignore`` drops some (for example a
     backbone module that should not be pickled into every checkpoint).
     """
-    # Walk out of super().__init__ chains to the outermost __init__ of the same object.
+    # A save_hyperparameters() in a base class's __init__ also records the
+    # arguments of the subclasses' __init__ frames that called it.
     self_obj = frame.f_locals.get("self")
-    outer = frame
+    chain = [frame]
     while (
-        outer.f_back is not None
-        and outer.f_back.f_code.co_name == "__init__"
-        and outer.f_back.f_locals.get("self") is self_obj
+        chain[-1].f_back is not None
+        and chain[-1].f_back.f_code.co_name == "__init__"
+        and chain[-1].f_back.f_locals.get("self") is self_obj
     ):
-        outer = outer.f_back
-    code = outer.f_code
-    arg_names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
-    local_vars = outer.f_locals
+        chain.append(chain[-1].f_back)
     collected: dict[str, Any] = {}
-    for name in arg_names:
-        if name == "self":
-            continue
-        collected[name] = local_vars.get(name)
-    if code.co_flags & inspect.CO_VARKEYWORDS:
-        kwargs_name = code.co_varnames[code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & inspect.CO_VARARGS)]
-        collected.update(local_vars.get(kwargs_name) or {})
+    for init_frame in reversed(chain):  # outermost first; inner frames hold the resolved values
+        collected.update(_frame_args(init_frame))
     if names:
         if len(names) == 1 and isinstance(names[0], dict):
             return AttributeDict(names[0])
@@ -55,3 +48,14 @@ def collect_init_args(frame: FrameType, names: tuple, ignore: list[str] | str | 
     for name in ignore or []:
         collected.pop(name, None)
     return AttributeDict(collected)
+
+
+def _frame_args(frame: FrameType) -> dict[str, Any]:
+    code = frame.f_code
+    named = code.co_argcount + code.co_kwonlyargcount
+    local_vars = frame.f_locals
+    args = {name: local_vars.get(name) for name in code.co_varnames[:named] if name != "self"}
+    if code.co_flags & inspect.CO_VARKEYWORDS:
+        kwargs_name = code.co_varnames[named + bool(code.co_flags & inspect.CO_VARARGS)]
+        args.update(local_vars.get(kwargs_name) or {})
+    return args

@@ -9,6 +9,7 @@ checkpoint paths) back to the parent through a file, so that after
 from __future__ import annotations
 
 import os
+import pickle
 import socket
 import tempfile
 import traceback
@@ -27,7 +28,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _worker(rank: int, trainer, method: str, args: tuple, port: int, folder: str) -> None:
+def _worker(rank: int, payload: bytes, method: str, port: int, folder: str) -> None:
+    trainer, args = pickle.loads(payload)
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -59,7 +61,9 @@ def spawn(trainer, method: str, *args: Any) -> Any:
         try:
             mp.start_processes(
                 _worker,
-                args=(trainer, method, args, _free_port(), folder),
+                # Plain pickle copies tensors: torch.multiprocessing would share their
+                # memory, and every process would then step the same weights.
+                args=(pickle.dumps((trainer, args)), method, _free_port(), folder),
                 nprocs=trainer.strategy.world_size,
                 start_method="spawn",
                 join=True,

@@ -70,6 +70,7 @@ def fit_loop(trainer) -> None:
     results = ResultCollection(training=True, reducer=trainer._reducer())
     trainer._train_results = trainer._results = results
     trainer._epoch_prog_bar = {}
+    trainer._validated_at_step = -1
     skip, epoch_start_rng = 0, None
     resume = trainer._resume_from
     if resume:
@@ -170,7 +171,6 @@ def _train_epoch(trainer, results: ResultCollection, skip: int, epoch_start_rng:
         if outcome == _STOP_EPOCH:
             break
         pending = outcome == "accumulated"
-        trainer._loop_position["batches_done"] = seen
         if val_every and seen % val_every == 0 and seen != n_batches and _val_due_this_epoch(trainer):
             run_validation(trainer)
         if (trainer.max_steps != -1 and trainer.global_step >= trainer.max_steps) or _time_up(trainer):
@@ -212,6 +212,7 @@ def _train_batch(trainer, batch: Any, batch_idx: int, should_step: bool) -> Any:
         _optimizer_step(trainer)
         outcome = None
     trainer._grads_pending = outcome == "accumulated"
+    trainer._loop_position["batches_done"] = batch_idx + 1  # before callbacks that may checkpoint
     trainer._call_callbacks("on_train_batch_end", output, batch, batch_idx)
     trainer._call_module("on_train_batch_end", output, batch, batch_idx)
     return outcome
@@ -274,7 +275,8 @@ def _step_scheduler(trainer, config) -> None:
 
 def _end_train_epoch(trainer, results: ResultCollection) -> None:
     trainer._at_epoch_end = True
-    if _val_due_this_epoch(trainer):
+    # (a run stopped by max_steps may have just validated at this very step)
+    if _val_due_this_epoch(trainer) and trainer._validated_at_step != trainer.global_step:
         run_validation(trainer)
     trainer._at_epoch_end = True
     trainer._results = results
@@ -321,6 +323,7 @@ def run_validation(trainer, sanity: bool = False) -> None:
     trainer.state.stage = "sanity_check" if sanity else "validate"
     metrics = _evaluate(trainer, "validation", trainer.val_dataloaders, limit, torch.no_grad)
     if not sanity:
+        trainer._validated_at_step = trainer.global_step
         trainer.callback_metrics.update(metrics["callback"])
         trainer._epoch_prog_bar.update(metrics["prog_bar"])
         trainer._log_to_loggers(metrics["logger"], trainer.global_step)

@@ -181,6 +181,7 @@ class Trainer:
         self._started_at = 0.0
         self._nonfinite_step: torch.Tensor | int | None = None
         self._grads_pending = False
+        self._validated_at_step = -1
         self._dataloader_suffix = ""
         self._epoch_prog_bar: dict[str, torch.Tensor] = {}
 

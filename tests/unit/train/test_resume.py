@@ -1,0 +1,92 @@
+"""Checkpoints resume exactly: the same weights, bit for bit, as training straight through."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from tiny_models import RegressionData, Regressor, weights
+
+from stager.train import ModelCheckpoint, Trainer, seed_everything
+from stager.train.checkpoint import load_checkpoint
+
+
+def _fit(root, max_epochs=None, max_steps=-1, ckpt_path=None, callbacks=None):
+    seed_everything(7)
+    model = Regressor()
+    trainer = Trainer(
+        max_epochs=max_epochs,
+        max_steps=max_steps,
+        accelerator="cpu",
+        deterministic=True,
+        default_root_dir=str(root),
+        enable_progress_bar=False,
+        logger=False,
+        callbacks=callbacks or [ModelCheckpoint(dirpath=str(root / "ckpt"), save_last=True, monitor="val_loss")],
+    )
+    trainer.fit(model, datamodule=RegressionData(), ckpt_path=ckpt_path)
+    return model, trainer
+
+
+def test_four_epochs_equal_two_plus_two_bit_for_bit(tmp_path):
+    straight, t_straight = _fit(tmp_path / "straight", max_epochs=4)
+    first, t_first = _fit(tmp_path / "split", max_epochs=2)
+    assert t_first.current_epoch == 2
+    resumed, t_resumed = _fit(tmp_path / "split", max_epochs=4, ckpt_path="last")
+    assert t_resumed.global_step == t_straight.global_step == 4 * 16
+    for name, tensor in weights(straight).items():
+        assert torch.equal(tensor, weights(resumed)[name]), name
+    # and the two-epoch model really differs from the four-epoch one
+    assert not torch.equal(weights(first)["net.0.weight"], weights(straight)["net.0.weight"])
+
+
+def test_resume_from_the_middle_of_an_epoch_is_exact(tmp_path):
+    straight, _ = _fit(tmp_path / "straight", max_epochs=2)
+    every = [ModelCheckpoint(dirpath=str(tmp_path / "mid"), every_n_train_steps=5, save_top_k=-1)]
+    _fit(tmp_path / "mid-run", max_steps=21, callbacks=every)
+    mid = tmp_path / "mid" / "epoch=1-step=20.ckpt"
+    assert mid.exists(), sorted(os.listdir(tmp_path / "mid"))
+    position = load_checkpoint(mid)["loops"]
+    assert position["epoch_finished"] is False and position["batches_done"] == 4
+    resumed, trainer = _fit(tmp_path / "resumed", max_epochs=2, ckpt_path=str(mid))
+    assert trainer.global_step == 32
+    for name, tensor in weights(straight).items():
+        assert torch.equal(tensor, weights(resumed)[name]), name
+
+
+def test_checkpoint_is_self_describing(tmp_path):
+    _, trainer = _fit(tmp_path, max_epochs=1)
+    trainer.resolved_config = {"model": {"class_path": "tiny_models.Regressor"}}
+    path = tmp_path / "manual.ckpt"
+    trainer.save_checkpoint(path)
+    checkpoint = load_checkpoint(path)
+    for key in ("state_dict", "optimizer_states", "lr_schedulers", "precision_plugin", "epoch", "global_step",
+                "loops", "callbacks", "hyper_parameters", "rng_states", "stager_version", "torch_version", "config"):
+        assert key in checkpoint, key
+    assert checkpoint["hyper_parameters"] == {"hidden": 16, "lr": 0.02, "dropout": 0.1, "scheduler": "step"}
+    assert checkpoint["config"]["model"]["class_path"] == "tiny_models.Regressor"
+    assert set(checkpoint["rng_states"]) >= {"python", "numpy", "torch"}
+    restored = Regressor.load_from_checkpoint(path)
+    assert not restored.training
+    x = torch.randn(3, 4)
+    assert torch.equal(restored(x), trainer.lightning_module.eval()(x))
+
+
+def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
+    from stager.train import checkpoint as checkpoint_io
+
+    target = tmp_path / "last.ckpt"
+    checkpoint_io.atomic_save({"state_dict": {"w": torch.ones(1)}}, target)
+
+    def exploding_save(obj, handle):
+        handle.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint_io.torch, "save", exploding_save)
+    try:
+        checkpoint_io.atomic_save({"state_dict": {"w": torch.zeros(1)}}, target)
+    except OSError:
+        pass
+    monkeypatch.undo()
+    assert torch.equal(load_checkpoint(target)["state_dict"]["w"], torch.ones(1))
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary file left behind
