@@ -63,16 +63,16 @@ class SingleDeviceStrategy:
     def model_state_dict(self, module: torch.nn.Module) -> dict[str, Any]:
         return module.state_dict()
 
-    def optimizer_state_dict(self, wrapped: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    def optimizer_state_dict(self, module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
         return optimizer.state_dict()
 
     def load_model_state_dict(self, module: torch.nn.Module, state: dict[str, Any], strict: bool = True) -> None:
         module.load_state_dict(state, strict=strict)
 
-    def load_optimizer_state_dict(self, wrapped: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    def load_optimizer_state_dict(self, module: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
         optimizer.load_state_dict(state)
 
-    def teardown(self) -> None: ...
+    def teardown(self, finished: bool = True) -> None: ...
 
 
 _OPS = {"sum": dist.ReduceOp.SUM, "mean": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
@@ -137,8 +137,12 @@ class DDPStrategy(SingleDeviceStrategy):
         # accumulate_grad_batches cheap under DDP.
         return wrapped.no_sync() if enabled else contextlib.nullcontext()
 
-    def teardown(self) -> None:
+    def teardown(self, finished: bool = True) -> None:
         if self._owns_group and dist.is_initialized():
+            # After success wait for every rank: gloo aborts a peer whose group vanished
+            # mid-call.  After a failure the others may never arrive, so do not wait.
+            if finished:
+                dist.barrier()
             dist.destroy_process_group()
             self._owns_group = False
 
@@ -181,20 +185,20 @@ class FSDPStrategy(DDPStrategy):
 
         return get_model_state_dict(module, options=self._options())
 
-    def optimizer_state_dict(self, wrapped: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    def optimizer_state_dict(self, module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
         from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
-        return get_optimizer_state_dict(wrapped, optimizer, options=self._options())
+        return get_optimizer_state_dict(module, optimizer, options=self._options())
 
     def load_model_state_dict(self, module: torch.nn.Module, state: dict[str, Any], strict: bool = True) -> None:
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
         set_model_state_dict(module, state, options=StateDictOptions(full_state_dict=True, strict=strict))
 
-    def load_optimizer_state_dict(self, wrapped: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    def load_optimizer_state_dict(self, module: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
-        set_optimizer_state_dict(wrapped, optimizer, state, options=StateDictOptions(full_state_dict=True))
+        set_optimizer_state_dict(module, optimizer, state, options=StateDictOptions(full_state_dict=True))
 
 
 def resolve_accelerator(accelerator: str) -> str:

@@ -429,7 +429,7 @@ class Trainer:
         if model is not None:
             self._call_module("teardown", stage)
         self._call_datamodule("teardown", stage)
-        self.strategy.teardown()
+        self.strategy.teardown(finished=status == "finished")
         self._results = self._train_results = None
         self._batch = None
 
@@ -586,13 +586,13 @@ class Trainer:
     def dump_checkpoint(self, weights_only: bool = False) -> dict[str, Any]:
         """The self-describing checkpoint dict (collective under FSDP: call on every rank)."""
         model = self.lightning_module
-        wrapped = self.model if self.model is not None else model
         checkpoint: dict[str, Any] = {
             "stager_version": stager.__version__,
             "torch_version": torch.__version__,
             "epoch": self.current_epoch,
             "global_step": self.global_step,
-            "state_dict": self.strategy.model_state_dict(model if self.model is None else wrapped.module if hasattr(wrapped, "module") else model),
+            # the user's module, not its DDP/FSDP wrapper: keys load into a plain model
+            "state_dict": self.strategy.model_state_dict(model),
             "hyper_parameters": dict(model.hparams),
             "hparams_name": "kwargs",
             "precision": self.precision,
@@ -602,7 +602,7 @@ class Trainer:
             checkpoint["datamodule_hyper_parameters"] = dict(self.datamodule.hparams or {})
         if not weights_only:
             checkpoint.update(
-                optimizer_states=[self.strategy.optimizer_state_dict(wrapped, o) for o in self.optimizers],
+                optimizer_states=[self.strategy.optimizer_state_dict(model, o) for o in self.optimizers],
                 lr_schedulers=[c.scheduler.state_dict() for c in self.lr_scheduler_configs],
                 precision_plugin=self._precision_plugin.state_dict() if self._precision_plugin else {},
                 callbacks={c.state_key: c.state_dict() for c in self.callbacks},
@@ -671,12 +671,11 @@ class Trainer:
         model = self.lightning_module
         self._call_callbacks("on_load_checkpoint", checkpoint)
         model.on_load_checkpoint(checkpoint)
-        wrapped = self.model if self.model is not None else model
         self.strategy.load_model_state_dict(model, checkpoint["state_dict"])
         if "optimizer_states" not in checkpoint:
             raise UsageError(f"checkpoint {path} holds weights only; it cannot resume training (load it with load_from_checkpoint)")
         for optimizer, state in zip(self.optimizers, checkpoint["optimizer_states"]):
-            self.strategy.load_optimizer_state_dict(wrapped, optimizer, state)
+            self.strategy.load_optimizer_state_dict(model, optimizer, state)
         for config, state in zip(self.lr_scheduler_configs, checkpoint.get("lr_schedulers", [])):
             config.scheduler.load_state_dict(state)
         self._precision_plugin.load_state_dict(checkpoint.get("precision_plugin", {}))

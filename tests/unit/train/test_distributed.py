@@ -11,25 +11,29 @@ import torch
 from tiny_models import Regressor, regression_data, weights
 from torch.utils.data import DataLoader
 
-from stager.train import Trainer, seed_everything
+from stager.train import ModelCheckpoint, Trainer, seed_everything
 
 
-def _train(devices: int, batch_size: int) -> dict[str, torch.Tensor]:
+def _train(devices: int, batch_size: int, root=None) -> dict[str, torch.Tensor]:
     seed_everything(11)
     model = Regressor(dropout=0.0, scheduler="none", lr=0.05)
     loader = DataLoader(regression_data(128), batch_size=batch_size, shuffle=False)
+    checkpoints = [ModelCheckpoint(dirpath=str(root), save_last=True)] if root else None
     trainer = Trainer(accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto", max_epochs=2,
-                      logger=False, enable_checkpointing=False, enable_progress_bar=False, num_sanity_val_steps=0)
+                      logger=False, enable_checkpointing=bool(root), callbacks=checkpoints, enable_progress_bar=False,
+                      num_sanity_val_steps=0)
     trainer.fit(model, loader)
     assert trainer.global_step == 2 * 128 // (batch_size * devices)
     return weights(model)
 
 
-def test_two_spawned_gloo_processes_match_one_process():
+def test_two_spawned_gloo_processes_match_one_process(tmp_path):
     single = _train(devices=1, batch_size=16)
-    ddp = _train(devices=2, batch_size=8)  # 2 x 8 = the same global batch of 16
+    ddp = _train(devices=2, batch_size=8, root=tmp_path)  # 2 x 8 = the same global batch of 16
+    from_checkpoint = weights(Regressor.load_from_checkpoint(tmp_path / "last.ckpt"))
     for name, tensor in single.items():
         torch.testing.assert_close(ddp[name], tensor, rtol=1e-5, atol=1e-6)
+        assert torch.equal(from_checkpoint[name], ddp[name])
 
 
 def test_torchrun_launch_matches_one_process(tmp_path):
@@ -39,7 +43,7 @@ def test_torchrun_launch_matches_one_process(tmp_path):
         sys.path.insert(0, {os.path.dirname(__file__)!r})
         from tiny_models import Regressor, regression_data
         from torch.utils.data import DataLoader
-        from stager.train import Trainer, seed_everything
+        from stager.train import ModelCheckpoint, Trainer, seed_everything
         seed_everything(11)
         model = Regressor(dropout=0.0, scheduler="none", lr=0.05)
         trainer = Trainer(accelerator="cpu", strategy="ddp", max_epochs=2, logger=False,
