@@ -185,7 +185,6 @@ def _train_epoch(trainer, results: ResultCollection, skip: int, epoch_start_rng:
 
 
 def _train_batch(trainer, batch: Any, batch_idx: int, should_step: bool) -> Any:
-    module = trainer.lightning_module
     precision = trainer._precision_plugin
     trainer._batch, trainer._batch_size = batch, None
     trainer._step_completed_this_batch = False

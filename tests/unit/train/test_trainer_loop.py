@@ -7,7 +7,6 @@ import csv
 import pytest
 import torch
 from tiny_models import RegressionData, Regressor, regression_data, weights
-from torch import nn
 from torch.utils.data import DataLoader
 
 from stager.train import Callback, Trainer, seed_everything
