@@ -8,6 +8,7 @@ device, and nothing reads a device value back except at logging steps.
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import time
 from typing import Any
@@ -224,7 +225,7 @@ def _watch_finite(trainer, loss: torch.Tensor) -> None:
         # read at logging steps and before any checkpoint is written.
         bad = ~torch.isfinite(loss.detach())
         trainer._nonfinite_step = torch.where(bad & (flag < 0), trainer.global_step, flag)
-    elif not bool(torch.isfinite(loss.detach())):  # on CPU the check is free: no device to wait for
+    elif not math.isfinite(loss.item()):  # on CPU reading the loss is cheap: no device to wait for
         raise NonFiniteLossError(trainer.global_step, trainer._last_good_checkpoint())
 
 

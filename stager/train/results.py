@@ -35,7 +35,10 @@ def _as_tensor(name: str, value: Any) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise UsageError(f"self.log({name!r}) got a tensor of shape {tuple(value.shape)}; log a scalar")
-        return value.detach().reshape(()).float()
+        value = value.detach()
+        if value.ndim:
+            value = value.reshape(())
+        return value if value.dtype == torch.float32 else value.float()
     if isinstance(value, (int, float, bool)):
         return torch.tensor(float(value))
     raise UsageError(f"self.log({name!r}) got a {type(value).__name__}; log a number or a scalar tensor")

@@ -178,6 +178,8 @@ class Trainer(CheckpointMixin):
         self._started_at = 0.0
         self._nonfinite_step: torch.Tensor | int | None = None
         self._grads_pending = False
+        self._hook_cache: dict[tuple, list] = {}
+        self._module_hook_cache: dict[str, bool] = {}
         self._validated_at_step = -1
         self._dataloader_suffix = ""
         self._epoch_prog_bar: dict[str, torch.Tensor] = {}
@@ -311,18 +313,26 @@ class Trainer(CheckpointMixin):
 
     # -- hooks ---------------------------------------------------------------
     def _call_callbacks(self, hook: str, *args: Any, monitoring: bool | None = None) -> None:
-        for callback in self.callbacks:
-            if monitoring is not None and isinstance(callback, _MONITORING) != monitoring:
-                continue
-            method = getattr(callback, hook)
-            if getattr(type(callback), hook) is not getattr(Callback, hook):
-                method(self, self.lightning_module, *args)
+        key = (hook, monitoring)
+        methods = self._hook_cache.get(key)
+        if methods is None:  # resolved once per hook: most callbacks override few hooks
+            methods = [
+                getattr(callback, hook)
+                for callback in self.callbacks
+                if (monitoring is None or isinstance(callback, _MONITORING) == monitoring)
+                and getattr(type(callback), hook) is not getattr(Callback, hook)
+            ]
+            self._hook_cache[key] = methods
+        for method in methods:
+            method(self, self.lightning_module, *args)
 
     def _call_module(self, hook: str, *args: Any) -> Any:
         module = self.lightning_module
-        if getattr(type(module), hook, None) is getattr(Module, hook, None):
-            return None
-        return getattr(module, hook)(*args)
+        overridden = self._module_hook_cache.get(hook)
+        if overridden is None:
+            overridden = getattr(type(module), hook, None) is not getattr(Module, hook, None)
+            self._module_hook_cache[hook] = overridden
+        return getattr(module, hook)(*args) if overridden else None
 
     def _call_datamodule(self, hook: str, *args: Any) -> None:
         if self.datamodule is not None:
@@ -381,6 +391,8 @@ class Trainer(CheckpointMixin):
                 raise UsageError("no model given and none attached from an earlier fit")
         self._check_model(model, require_training_step=False)
         self.lightning_module = model
+        self._hook_cache.clear()
+        self._module_hook_cache.clear()
         model.trainer = self
         if datamodule is not None:
             self.datamodule = datamodule
@@ -408,6 +420,7 @@ class Trainer(CheckpointMixin):
         for callback in model.configure_callbacks() or []:
             self.callbacks = [c for c in self.callbacks if type(c) is not type(callback)] + [callback]
             callback.setup(self, model, stage)
+        self._hook_cache.clear()
         self._precision_plugin = make_precision(self.precision, self.strategy.root_device)
         model = self._precision_plugin.convert_module(model)
         if stage == "fit" and self.strategy.is_distributed:
