@@ -334,7 +334,8 @@ def quiet_warnings() -> None:
 
 
 def one_run(name: str, fn: Callable, dataset, steps: int, opt: str, output_path: str | None):
-    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as root:
+    safe = "".join(c if c.isalnum() else "-" for c in name)
+    with tempfile.TemporaryDirectory(prefix=f"bench-{safe}-") as root:
         gc.collect()
         with output_to(output_path):
             return fn(dataset, steps, opt, root)
@@ -515,15 +516,16 @@ def profile_stager(dataset: TensorDataset, steps: int, opt: str, rounds: int, ou
         print(f"  {calls / steps:>10.2f}{'':>9}{incl * us:>10.2f}  {label(key)}  <- {label(caller)}")
     print()
 
+    # A staircase: each row switches off one more piece than the row above, so the
+    # differences between neighbouring rows roughly add up to the whole overhead.
+    off = {"logger": False, "enable_checkpointing": False}
     variants: dict[str, Callable] = {
         "raw": run_raw,
-        "stager": run,
-        "no NaN check": _stager_ablation({"nan"}, run),
-        "no self.log": _stager_ablation({"log"}, run),
-        "no per-step hooks": _stager_ablation({"hooks"}, run),
-        "no checkpointing": _make_stager_runner(enable_checkpointing=False),
-        "no logger": _make_stager_runner(logger=False),
-        "none of these": _stager_ablation({"nan", "log", "hooks"}, _make_stager_runner(logger=False, enable_checkpointing=False)),
+        "stager (defaults)": run,
+        "- checkpointing": _make_stager_runner(enable_checkpointing=False),
+        "- CSV logger": _make_stager_runner(**off),
+        "- self.log": _stager_ablation({"log"}, _make_stager_runner(**off)),
+        "- hooks, NaN check": _stager_ablation({"log", "hooks", "nan"}, _make_stager_runner(**off)),
     }
     names = list(variants)
     cpu: dict[str, list[float]] = {n: [] for n in names}
@@ -533,21 +535,23 @@ def profile_stager(dataset: TensorDataset, steps: int, opt: str, rounds: int, ou
             out = one_run(name, variants[name], dataset, steps, opt, output_path)
             cpu[name].append(out["cpu_total"])
             wall[name].append(out["wall_total"])
-    print(f"ablation: default stager with one piece switched off, {rounds} interleaved rounds; per step, median;")
-    print("'saves' = median over rounds of (stager - variant) within the same round")
 
     def paired(a: str, b: str, clock: dict[str, list[float]]) -> float:
         return statistics.median(x - y for x, y in zip(clock[a], clock[b])) * us
 
-    print(f"  {'variant':<19}{'CPU/step':>10}{'vs raw':>10}{'saves':>10}{'wall/step':>11}{'vs raw':>10}{'saves':>10}")
-    for n in names:
-        save_c = "" if n in ("raw", "stager") else f"{paired('stager', n, cpu):+.1f}µs"
-        save_w = "" if n in ("raw", "stager") else f"{paired('stager', n, wall):+.1f}µs"
-        print(f"  {n:<19}{statistics.median(cpu[n]) * us:>8.1f}µs{paired(n, 'raw', cpu):>+8.1f}µs{save_c:>10}"
-              f"{statistics.median(wall[n]) * us:>9.1f}µs{paired(n, 'raw', wall):>+8.1f}µs{save_w:>10}")
-    print("  no NaN check: loops._watch_finite patched to a no-op; no self.log: Module.log returns at once;")
-    print("  no per-step hooks: the six per-batch hook dispatches return at once; none of these: all three, plus")
-    print("  logger=False and enable_checkpointing=False.  Differences under ~10 µs are within this machine's noise.")
+    print(f"ablation staircase, {rounds} interleaved rounds, per step: each row switches off one more piece of")
+    print("stager's work than the row above; 'costs' = median over rounds of (row above - this row) in the same round,")
+    print("i.e. what the piece switched off in this row costs per step")
+    print(f"  {'variant':<21}{'CPU/step':>10}{'vs raw':>10}{'costs':>10}{'wall/step':>11}{'vs raw':>10}{'costs':>10}")
+    for i, n in enumerate(names):
+        cost_c = f"{paired(names[i - 1], n, cpu):+.1f}µs" if i >= 2 else ""
+        cost_w = f"{paired(names[i - 1], n, wall):+.1f}µs" if i >= 2 else ""
+        print(f"  {n:<21}{statistics.median(cpu[n]) * us:>8.1f}µs{paired(n, 'raw', cpu):>+8.1f}µs{cost_c:>10}"
+              f"{statistics.median(wall[n]) * us:>9.1f}µs{paired(n, 'raw', wall):>+8.1f}µs{cost_w:>10}")
+    print("  - checkpointing: enable_checkpointing=False (the default saves once per epoch, here every 256 steps);")
+    print("  - CSV logger: logger=False; - self.log: Module.log patched to return at once; - hooks, NaN check:")
+    print("  the six per-batch hook dispatches and loops._watch_finite patched to return at once.  What is left in")
+    print("  the last row is the loop itself.  Differences under ~10 µs are within this machine's noise.")
 
 
 # -- main ------------------------------------------------------------------------------
@@ -563,28 +567,27 @@ def load_average() -> str:
 def print_table(title: str, names: list[str], totals: dict, loops: dict, steps: int) -> dict[str, float]:
     """One table for one clock; returns each contender's ratio of median total per step to raw's."""
     us = 1e6 / steps
-    med_t = {n: statistics.median(totals[n]) for n in names}
-    med_l = {n: statistics.median(loops[n]) for n in names}
+    med = {n: statistics.median(totals[n]) for n in names}
     print(title)
-    print(f"  {'contender':<16}{'total/step':>12}{'vs raw':>11}{'ratio':>8}{'loop/step':>12}{'vs raw':>11}{'ratio':>8}"
-          f"{'fixed':>9}   per-round ratio (total)")
+    print(f"  {'contender':<16}{'per step':>11}{'vs raw':>11}{'ratio':>8}{'fixed':>9}   "
+          f"{'ratio of mins':>13}{'per-round ratios':>24}")
     for n in names:
-        per_round = [t / b for t, b in zip(totals[n], totals["raw"])]
+        per_round = sorted(t / b for t, b in zip(totals[n], totals["raw"]))
+        fixed = med[n] - statistics.median(loops[n])
         print(
-            f"  {n:<16}{med_t[n] * us:>10.1f}µs{(med_t[n] - med_t['raw']) * us:>+9.1f}µs{med_t[n] / med_t['raw']:>7.3f}x"
-            f"{med_l[n] * us:>10.1f}µs{(med_l[n] - med_l['raw']) * us:>+9.1f}µs{med_l[n] / med_l['raw']:>7.3f}x"
-            f"{med_t[n] - med_l[n]:>8.3f}s   {min(per_round):.3f}x .. {max(per_round):.3f}x"
+            f"  {n:<16}{med[n] * us:>9.1f}µs{(med[n] - med['raw']) * us:>+9.1f}µs{med[n] / med['raw']:>7.3f}x{fixed:>8.3f}s   "
+            f"{min(totals[n]) / min(totals['raw']):>12.3f}x   {min(per_round):.3f}x .. {max(per_round):.3f}x"
         )
     print()
-    return {n: med_t[n] / med_t["raw"] for n in names}
+    return {n: med[n] / med["raw"] for n in names}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=2048, help="optimizer steps per run (default 2048 = 8 epochs of 256 batches)")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (default 7)")
     parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
-    parser.add_argument("--memory-rounds", type=int, default=3, help="fresh processes per contender for peak RSS (default 3; 0 skips)")
+    parser.add_argument("--memory-rounds", type=int, default=2, help="fresh processes per contender for peak RSS (default 2; 0 skips)")
     parser.add_argument("--no-lightning", action="store_true", help="skip Lightning even when it is importable")
     parser.add_argument("--lightning-no-bar", action="store_true", help="also time Lightning with enable_progress_bar=False")
     parser.add_argument("--stager-bare", action="store_true", help="also time stager with logger, checkpointing and bar off")
@@ -667,10 +670,12 @@ def main() -> None:
     print(f"  load average at end: {load_average()}")
     print()
 
-    what = "total = Trainer construction + fit; loop = first batch to end of last epoch; fixed = total - loop"
-    wall = print_table(f"wall-clock time per step, median over {args.rounds} rounds ({what})", names,
-                       samples["wall_total"], samples["wall_loop"], args.steps)
-    cpu = print_table(f"CPU time per step (process_time), median over {args.rounds} rounds", names,
+    print(f"time per step = (Trainer construction + fit) / steps, median over {args.rounds} rounds; ratio = that median /")
+    print("raw's; fixed = the part of a run outside the batch loop (construction, setup, teardown); ratio of mins =")
+    print("fastest run / raw's fastest (interference from other processes only ever adds time)")
+    print()
+    wall = print_table("wall-clock", names, samples["wall_total"], samples["wall_loop"], args.steps)
+    cpu = print_table("CPU time (time.process_time: this process only, all threads)", names,
                       samples["cpu_total"], samples["cpu_loop"], args.steps)
 
     print(f"weights: max abs difference from the raw loop's, after epoch 1 and after all {args.steps} steps")

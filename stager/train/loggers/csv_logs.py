@@ -38,6 +38,7 @@ class CSVLogger(VersionedLogger):
             raise ValueError(f"flush_logs_every_n_steps must be at least 1, got {flush_logs_every_n_steps}")
         self._prefix = prefix
         self._flush_every = flush_logs_every_n_steps
+        self._flushed_at_step = -1
         self._rows: list[dict[str, Any]] = []
         self._columns: list[str] | None = None  # header on disk; None until the file is first looked at
         self._hparams: dict[str, Any] = {}
@@ -52,7 +53,10 @@ class CSVLogger(VersionedLogger):
             key = f"{self._prefix}{PREFIX_SEPARATOR}{key}" if self._prefix else key
             row[key] = value.item() if hasattr(value, "item") else value
         self._rows.append(row)
-        if (step + 1) % self._flush_every == 0:
+        # Flush once flush_every steps have passed since the last flush: a rule on the
+        # step number itself ((step + 1) % N) never fires for steps logged at multiples of N.
+        if step - self._flushed_at_step >= self._flush_every:
+            self._flushed_at_step = step
             self.save()
 
     def log_hyperparams(self, params: Mapping[str, Any]) -> None:

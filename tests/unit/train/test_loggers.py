@@ -321,3 +321,13 @@ def test_follow_waits_for_the_end_of_a_partial_line(tmp_path):
 
 def test_follow_waits_for_the_file_and_gives_up_when_idle(tmp_path):
     assert list(follow(tmp_path / "never.jsonl", poll_interval=0.01, idle_timeout=0.05)) == []
+
+
+def test_csv_rows_reach_disk_mid_epoch_when_logged_at_multiples_of_the_flush_interval(tmp_path):
+    from stager.train.loggers import CSVLogger
+
+    logger = CSVLogger(str(tmp_path), flush_logs_every_n_steps=100)
+    for step in (50, 100, 150, 200):
+        logger.log_metrics({"loss": 1.0}, step)
+    with open(f"{logger.log_dir}/metrics.csv") as handle:
+        assert [line.split(",")[0] for line in handle.read().splitlines()[1:]] == ["50", "100", "150", "200"]
