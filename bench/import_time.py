@@ -31,6 +31,8 @@ import subprocess
 import sys
 import tempfile
 
+from bench_common import stager_source_state
+
 CHILD = r"""
 import sys, time
 t0 = time.perf_counter()
@@ -46,21 +48,6 @@ VARIANTS = {
 }
 
 
-def stager_source_state() -> str:
-    """Which stager is measured: its folder and git commit, with uncommitted files named."""
-    try:
-        import stager
-    except ImportError:
-        return "stager not importable"
-    root = os.path.dirname(os.path.dirname(os.path.abspath(stager.__file__)))
-    try:
-        head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--", "stager"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return f"stager {getattr(stager, '__version__', '?')} from {root} (not a git checkout)"
-    changed = [line[3:] for line in dirty.splitlines() if line[:2].strip() == "M"]
-    state = f" + uncommitted changes to {', '.join(changed)}" if changed else ""
-    return f"stager {getattr(stager, '__version__', '?')} from {root}, commit {head}{state}"
 
 
 def child_env(pycache_prefix: str | None) -> dict[str, str]:
