@@ -41,9 +41,10 @@ def root(
 
 
 def _register() -> None:
-    from stager.cli import train
+    from stager.cli import emulator, train
 
     app.add_typer(train.app, name="train")
+    app.add_typer(emulator.app, name="emulator")
 
 
 def _fail(message: str, code: int) -> int:

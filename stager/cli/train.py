@@ -9,7 +9,6 @@ wherever ``--config`` appears on the line.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -26,7 +25,7 @@ _PRINT = typer.Option(
 )
 
 
-def _run(subcommand: str, ctx: typer.Context, config: Optional[List[Path]], print_config: bool) -> None:
+def _run(subcommand: str, ctx: typer.Context, config: list[Path] | None, print_config: bool) -> None:
     from stager.train import config as train_config
 
     # The root command reads --debug from anywhere on the line; it is not an override.
@@ -37,24 +36,24 @@ def _run(subcommand: str, ctx: typer.Context, config: Optional[List[Path]], prin
 
 
 @app.command(context_settings=_EXTRA)
-def fit(ctx: typer.Context, config: Optional[List[Path]] = _CONFIG, print_config: bool = _PRINT) -> None:
+def fit(ctx: typer.Context, config: list[Path] | None = _CONFIG, print_config: bool = _PRINT) -> None:
     """Train the model (and validate it as configured)."""
     _run("fit", ctx, config, print_config)
 
 
 @app.command(context_settings=_EXTRA)
-def validate(ctx: typer.Context, config: Optional[List[Path]] = _CONFIG, print_config: bool = _PRINT) -> None:
+def validate(ctx: typer.Context, config: list[Path] | None = _CONFIG, print_config: bool = _PRINT) -> None:
     """Run one validation pass over the validation data."""
     _run("validate", ctx, config, print_config)
 
 
 @app.command(context_settings=_EXTRA)
-def test(ctx: typer.Context, config: Optional[List[Path]] = _CONFIG, print_config: bool = _PRINT) -> None:
+def test(ctx: typer.Context, config: list[Path] | None = _CONFIG, print_config: bool = _PRINT) -> None:
     """Run one pass over the test data."""
     _run("test", ctx, config, print_config)
 
 
 @app.command(context_settings=_EXTRA)
-def predict(ctx: typer.Context, config: Optional[List[Path]] = _CONFIG, print_config: bool = _PRINT) -> None:
+def predict(ctx: typer.Context, config: list[Path] | None = _CONFIG, print_config: bool = _PRINT) -> None:
     """Predict over the predict data; saves the list to predictions.pt and prints its path."""
     _run("predict", ctx, config, print_config)

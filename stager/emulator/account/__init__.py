@@ -1,0 +1,1 @@
+"""Profile, account, events, tags and billing."""

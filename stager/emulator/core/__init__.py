@@ -1,0 +1,1 @@
+"""The emulator's plumbing: HTTP, routing, auth, pagination, clock, faults and persistence."""

@@ -1,0 +1,1 @@
+"""Public and private images: capture from a disk, upload, reuse."""

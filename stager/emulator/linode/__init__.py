@@ -1,0 +1,1 @@
+"""Instances, their disks, plans (types) and regions."""

@@ -1,0 +1,1 @@
+"""Cloud Firewalls: rules and devices recorded as Linode records them, never enforced."""

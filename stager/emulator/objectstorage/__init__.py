@@ -1,0 +1,1 @@
+"""Object Storage on the Linode API side: clusters, endpoints, buckets and access keys."""

@@ -1,0 +1,1 @@
+"""Block Storage volumes: label, size, region, and a directory of contents that follows attachments."""
