@@ -24,13 +24,13 @@ from threading import Thread
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import paramiko  # noqa: E402
-import requests  # noqa: E402
-from bench_common import stager_source_state  # noqa: E402
-from linode_api4 import Image, Instance, Region  # noqa: E402
+import paramiko
+import requests
+from bench_common import stager_source_state
+from linode_api4 import Image, Instance, Region
 
-from stager.emulator import Emulator  # noqa: E402
-from stager.emulator.sandbox import new_host_key  # noqa: E402
+from stager.emulator import Emulator
+from stager.emulator.sandbox import new_host_key
 
 
 def bare_server_rate(count: int, body: bytes) -> float:
@@ -38,7 +38,7 @@ def bare_server_rate(count: int, body: bytes) -> float:
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # as the emulator; else every request waits ~40 ms for an ACK
 
-        def do_GET(self):  # noqa: N802 - the base class's name
+        def do_GET(self):
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

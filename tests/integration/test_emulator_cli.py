@@ -10,6 +10,8 @@ import sys
 import boto3
 from linode_api4 import LinodeClient
 
+from stager.emulator.local import connect
+
 STAGER = [sys.executable, "-m", "stager.cli"]
 
 
@@ -42,6 +44,10 @@ def test_serve_status_reset(tmp_path):
         report = json.loads(status.stdout)
         assert report["serving"] == info["base_url"] and report["instances"] == {"from-cli": "offline"}
         assert info["token"] not in status.stdout
+
+        endpoint = connect(state)  # the local target finds the running emulator instead of starting one
+        assert (endpoint.base_url, endpoint.emulator) == (info["base_url"], None)
+        assert endpoint.token == info["token"] and info["token"] not in repr(endpoint)
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
@@ -52,6 +58,13 @@ def test_serve_status_reset(tmp_path):
     assert reset.returncode == 0, reset.stderr
     report = json.loads(_stager("emulator", "status", "--state-dir", str(state), "--json").stdout)
     assert report["instances"] == {} and report["buckets"] == 0
+
+    endpoint = connect(state)  # nothing serving: the local target starts its own, on the same state
+    try:
+        assert endpoint.emulator is not None
+        assert LinodeClient(endpoint.token, base_url=endpoint.base_url).linode.instances().total_items == 0
+    finally:
+        endpoint.close()
 
 
 def test_status_without_state_is_a_clear_error(tmp_path):

@@ -22,6 +22,7 @@ class Scheduler:
         self._counter = itertools.count()
         self._cond = threading.Condition()
         self._stopped = False
+        self._busy = False  # an action is running: popped from the heap but not done
         self._thread = threading.Thread(target=self._run, name="stager-emulator-scheduler", daemon=True)
         self._thread.start()
 
@@ -32,7 +33,7 @@ class Scheduler:
 
     def idle(self) -> bool:
         with self._cond:
-            return not self._heap
+            return not self._heap and not self._busy
 
     def _run(self) -> None:
         while True:
@@ -43,10 +44,14 @@ class Scheduler:
                 if self._stopped:
                     return
                 _, _, action = heapq.heappop(self._heap)
+                self._busy = True
             try:
                 action()
             except Exception:  # a failing transition must not stop every later one
                 log.exception("emulator: scheduled action failed")
+            finally:
+                with self._cond:
+                    self._busy = False
 
     def stop(self) -> None:
         with self._cond:
