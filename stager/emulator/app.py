@@ -89,10 +89,14 @@ class ApiApplication:
         if backend.faults.latency_s:
             time.sleep(backend.faults.latency_s)
         ctx = Context(backend, request, token)
-        result = route.handler(ctx, **params)
+        request.body()  # read before taking the lock: a slow client must not hold up the others
+        # One lock around every handler: API calls are short, and it keeps rules that
+        # span services (a volume attached to an instance being deleted) simple.
+        with backend.lock:
+            result = route.handler(ctx, **params)
+            if request.method != "GET":
+                backend.persist()
         status, payload = result if isinstance(result, tuple) else (200, result)
-        if request.method != "GET":
-            backend.persist()
         return Response.json(status, payload)
 
     def _rate_limit(self, token, route: Route, method: str) -> None:

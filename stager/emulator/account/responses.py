@@ -31,33 +31,29 @@ def get_account(ctx):
 
 
 def list_events(ctx):
-    with ctx.backend.lock:
-        items = [e.to_api() for e in sorted(ctx.backend.events.events.values(), key=lambda e: -e.id)]
+    items = [e.to_api() for e in sorted(ctx.backend.events.events.values(), key=lambda e: -e.id)]
     return ctx.page(items, EVENT_FILTERS)
 
 
 def get_event(ctx, eventId):
-    with ctx.backend.lock:
-        event = ctx.backend.events.events.get(eventId)
-        if event is None:
-            raise NotFound()
-        return event.to_api()
+    event = ctx.backend.events.events.get(eventId)
+    if event is None:
+        raise NotFound()
+    return event.to_api()
 
 
 def mark_event_seen(ctx, eventId):
-    with ctx.backend.lock:
-        for event in ctx.backend.events.events.values():
-            if event.id <= eventId:
-                event.seen = True
+    for event in ctx.backend.events.events.values():
+        if event.id <= eventId:
+            event.seen = True
     return {}
 
 
 def mark_event_read(ctx, eventId):
-    with ctx.backend.lock:
-        event = ctx.backend.events.events.get(eventId)
-        if event is None:
-            raise NotFound()
-        event.read = True
+    event = ctx.backend.events.events.get(eventId)
+    if event is None:
+        raise NotFound()
+    event.read = True
     return {}
 
 
@@ -70,10 +66,9 @@ def _tagged(backend) -> list[tuple[str, dict, list[str]]]:
 
 
 def list_tags(ctx):
-    with ctx.backend.lock:
-        labels = set(ctx.backend.tags_created)
-        for _, _, tags in _tagged(ctx.backend):
-            labels.update(tags)
+    labels = set(ctx.backend.tags_created)
+    for _, _, tags in _tagged(ctx.backend):
+        labels.update(tags)
     return ctx.page([{"label": label} for label in sorted(labels)])
 
 
@@ -81,38 +76,35 @@ def create_tag(ctx):
     body = ctx.body()
     label = require(body, "label")
     check_tags([label], "label")
-    with ctx.backend.lock:
-        backend = ctx.backend
-        for field, objects in (("linodes", backend.instances.instances), ("volumes", backend.volumes.volumes)):
-            for object_id in body.get(field) or []:
-                if object_id not in objects:
-                    raise field_error(field, f"{field[:-1]} {object_id} does not exist")
-                if label not in objects[object_id].tags:
-                    objects[object_id].tags.append(label)
-        backend.tags_created.add(label)
+    backend = ctx.backend
+    for field, objects in (("linodes", backend.instances.instances), ("volumes", backend.volumes.volumes)):
+        for object_id in body.get(field) or []:
+            if object_id not in objects:
+                raise field_error(field, f"{field[:-1]} {object_id} does not exist")
+            if label not in objects[object_id].tags:
+                objects[object_id].tags.append(label)
+    backend.tags_created.add(label)
     return {"label": label}
 
 
 def get_tag(ctx, tagLabel):
-    with ctx.backend.lock:
-        rows = [{"type": kind, "data": data} for kind, data, tags in _tagged(ctx.backend) if tagLabel in tags]
-        if not rows and tagLabel not in ctx.backend.tags_created:
-            raise NotFound()
+    rows = [{"type": kind, "data": data} for kind, data, tags in _tagged(ctx.backend) if tagLabel in tags]
+    if not rows and tagLabel not in ctx.backend.tags_created:
+        raise NotFound()
     return ctx.page(rows)
 
 
 def delete_tag(ctx, tagLabel):
-    with ctx.backend.lock:
-        backend = ctx.backend
-        found = tagLabel in backend.tags_created
-        backend.tags_created.discard(tagLabel)
-        for objects in (backend.instances.instances, backend.volumes.volumes):
-            for obj in objects.values():
-                if tagLabel in obj.tags:
-                    obj.tags.remove(tagLabel)
-                    found = True
-        if not found:
-            raise NotFound()
+    backend = ctx.backend
+    found = tagLabel in backend.tags_created
+    backend.tags_created.discard(tagLabel)
+    for objects in (backend.instances.instances, backend.volumes.volumes):
+        for obj in objects.values():
+            if tagLabel in obj.tags:
+                obj.tags.remove(tagLabel)
+                found = True
+    if not found:
+        raise NotFound()
     return {}
 
 

@@ -9,38 +9,32 @@ IMAGE_FILTERS = {"id", "label", "is_public", "status", "type", "vendor", "create
 
 
 def list_images(ctx):
-    with ctx.backend.lock:
-        items = ctx.backend.images.list_images()
+    items = ctx.backend.images.list_images()
     return ctx.page(items, IMAGE_FILTERS)
 
 
 def get_image(ctx, imageId):
-    with ctx.backend.lock:
-        return ctx.backend.images.get_image(imageId)
+    return ctx.backend.images.get_image(imageId)
 
 
 def create_image(ctx):
     body = ctx.body()
-    with ctx.backend.lock:
-        return ctx.backend.images.create_image(body).to_api()
+    return ctx.backend.images.create_image(body).to_api()
 
 
 def upload_image(ctx):
     body = ctx.body()
-    with ctx.backend.lock:
-        image, url = ctx.backend.images.upload_image(body, ctx.backend.public_url)
-        return {"image": image.to_api(), "upload_to": url}
+    image, url = ctx.backend.images.upload_image(body, ctx.backend.public_url)
+    return {"image": image.to_api(), "upload_to": url}
 
 
 def update_image(ctx, imageId):
     body = ctx.body()
-    with ctx.backend.lock:
-        return ctx.backend.images.update_image(imageId, body).to_api()
+    return ctx.backend.images.update_image(imageId, body).to_api()
 
 
 def delete_image(ctx, imageId):
-    with ctx.backend.lock:
-        ctx.backend.images.delete_image(imageId)
+    ctx.backend.images.delete_image(imageId)
     return {}
 
 

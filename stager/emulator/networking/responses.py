@@ -6,63 +6,52 @@ FIREWALL_FILTERS = {"id", "label", "status", "tags", "created", "updated"}
 
 
 def list_firewalls(ctx):
-    with ctx.backend.lock:
-        items = [f.to_api() for f in ctx.backend.firewalls.list_firewalls()]
+    items = [f.to_api() for f in ctx.backend.firewalls.list_firewalls()]
     return ctx.page(items, FIREWALL_FILTERS)
 
 
 def create_firewall(ctx):
     body = ctx.body()
-    with ctx.backend.lock:
-        return ctx.backend.firewalls.create_firewall(body).to_api()
+    return ctx.backend.firewalls.create_firewall(body).to_api()
 
 
 def get_firewall(ctx, firewallId):
-    with ctx.backend.lock:
-        return ctx.backend.firewalls.get_firewall(firewallId, field=None).to_api()
+    return ctx.backend.firewalls.get_firewall(firewallId, field=None).to_api()
 
 
 def update_firewall(ctx, firewallId):
     body = ctx.body()
-    with ctx.backend.lock:
-        return ctx.backend.firewalls.update_firewall(firewallId, body).to_api()
+    return ctx.backend.firewalls.update_firewall(firewallId, body).to_api()
 
 
 def delete_firewall(ctx, firewallId):
-    with ctx.backend.lock:
-        ctx.backend.firewalls.delete_firewall(firewallId)
+    ctx.backend.firewalls.delete_firewall(firewallId)
     return {}
 
 
 def get_rules(ctx, firewallId):
-    with ctx.backend.lock:
-        return ctx.backend.firewalls.get_rules(firewallId)
+    return ctx.backend.firewalls.get_rules(firewallId)
 
 
 def update_rules(ctx, firewallId):
     body = ctx.body()
-    with ctx.backend.lock:
-        return ctx.backend.firewalls.update_rules(firewallId, body)
+    return ctx.backend.firewalls.update_rules(firewallId, body)
 
 
 def list_devices(ctx, firewallId):
-    with ctx.backend.lock:
-        items = [d.to_api() for d in ctx.backend.firewalls.list_devices(firewallId)]
+    items = [d.to_api() for d in ctx.backend.firewalls.list_devices(firewallId)]
     return ctx.page(items)
 
 
 def create_device(ctx, firewallId):
     body = ctx.body()
-    with ctx.backend.lock:
-        return ctx.backend.firewalls.create_device(firewallId, body).to_api()
+    return ctx.backend.firewalls.create_device(firewallId, body).to_api()
 
 
 def get_device(ctx, firewallId, deviceId):
-    with ctx.backend.lock:
-        return ctx.backend.firewalls.get_device(firewallId, deviceId).to_api()
+    return ctx.backend.firewalls.get_device(firewallId, deviceId).to_api()
 
 
 def delete_device(ctx, firewallId, deviceId):
-    with ctx.backend.lock:
-        ctx.backend.firewalls.delete_device(firewallId, deviceId)
+    ctx.backend.firewalls.delete_device(firewallId, deviceId)
     return {}

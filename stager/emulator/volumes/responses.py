@@ -8,8 +8,7 @@ VOLUME_FILTERS = {"id", "label", "region", "size", "status", "tags", "linode_id"
 
 
 def list_volumes(ctx):
-    with ctx.backend.lock:
-        items = [v.to_api() for v in ctx.backend.volumes.list_volumes()]
+    items = [v.to_api() for v in ctx.backend.volumes.list_volumes()]
     return ctx.page(items, VOLUME_FILTERS)
 
 
@@ -19,46 +18,38 @@ def list_types(ctx):
 
 def create_volume(ctx):
     body = ctx.body()
-    with ctx.backend.lock:
-        return ctx.backend.volumes.create_volume(body).to_api()
+    return ctx.backend.volumes.create_volume(body).to_api()
 
 
 def get_volume(ctx, volumeId):
-    with ctx.backend.lock:
-        return ctx.backend.volumes.get_volume(volumeId).to_api()
+    return ctx.backend.volumes.get_volume(volumeId).to_api()
 
 
 def update_volume(ctx, volumeId):
     body = ctx.body()
-    with ctx.backend.lock:
-        return ctx.backend.volumes.update_volume(volumeId, body).to_api()
+    return ctx.backend.volumes.update_volume(volumeId, body).to_api()
 
 
 def delete_volume(ctx, volumeId):
-    with ctx.backend.lock:
-        ctx.backend.volumes.delete_volume(volumeId)
+    ctx.backend.volumes.delete_volume(volumeId)
     return {}
 
 
 def attach_volume(ctx, volumeId):
     body = ctx.body()
-    with ctx.backend.lock:
-        return ctx.backend.volumes.attach_volume(volumeId, body).to_api()
+    return ctx.backend.volumes.attach_volume(volumeId, body).to_api()
 
 
 def detach_volume(ctx, volumeId):
-    with ctx.backend.lock:
-        ctx.backend.volumes.detach_volume(volumeId)
+    ctx.backend.volumes.detach_volume(volumeId)
     return {}
 
 
 def resize_volume(ctx, volumeId):
     body = ctx.body()
-    with ctx.backend.lock:
-        return ctx.backend.volumes.resize_volume(volumeId, body).to_api()
+    return ctx.backend.volumes.resize_volume(volumeId, body).to_api()
 
 
 def clone_volume(ctx, volumeId):
     body = ctx.body()
-    with ctx.backend.lock:
-        return ctx.backend.volumes.clone_volume(volumeId, body).to_api()
+    return ctx.backend.volumes.clone_volume(volumeId, body).to_api()
