@@ -73,7 +73,9 @@ class ApiApplication:
         except ApiError as exc:
             return Response.json(exc.status, exc.body(), exc.headers)
         except Exception:  # the emulator must answer like a server, never hang up
-            log.exception("emulator: %s %s failed", request.method, request.path)
+            # An upload URL's last segment is its secret: never log it.
+            shown = "/_upload/..." if request.path.startswith("/_upload/") else request.path
+            log.exception("emulator: %s %s failed", request.method, shown)
             return Response.json(500, {"errors": [{"reason": "Internal emulator error"}]})
 
     def _api(self, request: Request) -> Response:
