@@ -8,8 +8,8 @@ one, never a truncated ``last.ckpt``.
 
 from __future__ import annotations
 
+import itertools
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,10 @@ from stager.errors import UsageError
 def atomic_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` ``obj`` to ``path`` so that readers never see a partial file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    folder = path.parent
+    if not os.path.isdir(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = _new_temp_file(folder, path.name)
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(obj, handle)
@@ -35,8 +37,24 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(path.parent)
+    _fsync_dir(folder)
     return path
+
+
+_temp_numbers = itertools.count()
+
+
+def _new_temp_file(folder: Path, name: str) -> tuple[int, str]:
+    """A new, empty ``folder/.name.<pid>-<n>.tmp`` open for writing, as ``tempfile.mkstemp``
+    makes one (``O_EXCL``, mode 0o600) but without its per-call set-up: the trainer saves
+    between training steps."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp_name = os.path.join(folder, f".{name}.{os.getpid()}-{next(_temp_numbers)}.tmp")
+        try:
+            return os.open(tmp_name, flags, 0o600), tmp_name
+        except FileExistsError:  # left behind by an earlier process with the same id
+            continue
 
 
 def _fsync_dir(folder: Path) -> None:

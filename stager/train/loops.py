@@ -19,10 +19,13 @@ from torch import nn
 from stager.errors import UsageError
 from stager.train.data_loading import batch_limit, set_sampler_epoch
 from stager.train.errors import NonFiniteLossError
+from stager.train.precision import Precision
 from stager.train.results import ResultCollection, to_floats
 from stager.train.seed import capture_rng_states, restore_rng_states
 
 _STOP_EPOCH = -1  # on_train_batch_start returning -1 ends the epoch, as in Lightning
+_Tensor = torch.Tensor
+_isfinite = math.isfinite
 
 
 class StepRouter(nn.Module):
@@ -37,6 +40,17 @@ class StepRouter(nn.Module):
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
+    kind = type(batch)
+    if kind is list or kind is tuple:
+        # The usual batch, plain tensors already on the device: the same copy the general
+        # case below makes, without its recursion (and on CPU without building a device
+        # object per tensor).
+        on_cpu = device.type == "cpu"
+        for item in batch:
+            if type(item) is not _Tensor or not (item.is_cpu if on_cpu else item.device == device):
+                break
+        else:
+            return batch.copy() if kind is list else batch
     if isinstance(batch, torch.Tensor):
         return batch if batch.device == device else batch.to(device, non_blocking=True)
     if isinstance(batch, (list, tuple)):
@@ -68,7 +82,7 @@ def _extract_loss(output: Any, batch_idx: int) -> torch.Tensor | None:
 
 def fit_loop(trainer) -> None:
     trainer.state.stage = "train"
-    results = ResultCollection(training=True, reducer=trainer._reducer())
+    results = ResultCollection(training=True, reducer=trainer._reducer(), batch_size=trainer._current_batch_size)
     trainer._train_results = trainer._results = results
     trainer._epoch_prog_bar = {}
     trainer._validated_at_step = -1
@@ -138,6 +152,33 @@ def _val_due_this_epoch(trainer) -> bool:
     return bool(trainer.val_dataloaders) and (every is None or (trainer.current_epoch + 1) % every == 0)
 
 
+class _StepPlan:
+    """What a training step must do besides the user's code, settled once per epoch.
+
+    Callbacks and the module are fixed while a fit runs, so a per-batch hook that
+    nothing overrides (or that a callback says it leaves alone this epoch, see
+    ``Callback._idle_in_train_batches``) is not dispatched at all; the precision
+    plugin's calls are skipped when it is plain float32, and the context managers
+    when there is neither a DDP/FSDP wrapper nor autocast.
+    """
+
+    __slots__ = ("after_backward", "batch_end_callbacks", "batch_end_module", "batch_start_callbacks", "batch_start_module",
+                 "before_backward", "before_optimizer_step", "before_zero_grad", "device", "plain", "simple")
+
+    def __init__(self, trainer) -> None:
+        self.device = trainer.strategy.root_device
+        self.plain = type(trainer._precision_plugin) is Precision
+        self.simple = self.plain and trainer.model is None
+        self.batch_start_callbacks = trainer._has_callback_hook("on_train_batch_start", in_train_batches=True)
+        self.batch_start_module = trainer._has_module_hook("on_train_batch_start")
+        self.before_backward = trainer._has_hook("on_before_backward")
+        self.after_backward = trainer._has_hook("on_after_backward")
+        self.before_optimizer_step = trainer._has_hook("on_before_optimizer_step")
+        self.before_zero_grad = trainer._has_hook("on_before_zero_grad")
+        self.batch_end_callbacks = trainer._has_callback_hook("on_train_batch_end", in_train_batches=True)
+        self.batch_end_module = trainer._has_module_hook("on_train_batch_end")
+
+
 def _train_epoch(trainer, results: ResultCollection, skip: int, epoch_start_rng: dict | None) -> None:
     loader = trainer.train_dataloader
     set_sampler_epoch(loader, trainer.current_epoch)
@@ -150,6 +191,7 @@ def _train_epoch(trainer, results: ResultCollection, skip: int, epoch_start_rng:
     results.reset()
     trainer._results = results
     trainer._call_all("on_train_epoch_start")
+    trainer._step_plan = plan = _StepPlan(trainer)
 
     if epoch_start_rng is not None:
         restore_rng_states(epoch_start_rng)
@@ -167,14 +209,15 @@ def _train_epoch(trainer, results: ResultCollection, skip: int, epoch_start_rng:
         if batch_idx >= n_batches:
             break
         seen = batch_idx + 1
-        should_step = seen % accumulate == 0 or seen == n_batches
-        outcome = _train_batch(trainer, batch, batch_idx, should_step)
-        if outcome == _STOP_EPOCH:
+        outcome = _train_batch(trainer, plan, batch, batch_idx, seen % accumulate == 0 or seen == n_batches)
+        if outcome is _STOP_EPOCH:
             break
-        pending = outcome == "accumulated"
+        pending = outcome is _ACCUMULATED
         if val_every and seen % val_every == 0 and seen != n_batches and _val_due_this_epoch(trainer):
             run_validation(trainer)
-        if (trainer.max_steps != -1 and trainer.global_step >= trainer.max_steps) or _time_up(trainer):
+        if trainer.max_steps != -1 and trainer.global_step >= trainer.max_steps:
+            break
+        if trainer.max_time is not None and _time_up(trainer):
             break
         if trainer.should_stop and _min_reached(trainer):
             break
@@ -185,56 +228,84 @@ def _train_epoch(trainer, results: ResultCollection, skip: int, epoch_start_rng:
     _end_train_epoch(trainer, results)
 
 
-def _train_batch(trainer, batch: Any, batch_idx: int, should_step: bool) -> Any:
-    precision = trainer._precision_plugin
+_ACCUMULATED = "accumulated"  # _train_batch's outcome: gradients added, no optimizer step yet
+
+
+def _train_batch(trainer, plan: _StepPlan, batch: Any, batch_idx: int, should_step: bool) -> Any:
     trainer._batch, trainer._batch_size = batch, None
     trainer._step_completed_this_batch = False
-    batch = precision.convert_input(to_device(batch, trainer.strategy.root_device))
+    batch = to_device(batch, plan.device)
+    if not plan.plain:
+        batch = trainer._precision_plugin.convert_input(batch)
     trainer._batch = batch
-    trainer._call_callbacks("on_train_batch_start", batch, batch_idx)
-    if trainer._call_module("on_train_batch_start", batch, batch_idx) == _STOP_EPOCH:
+    if plan.batch_start_callbacks:
+        trainer._call_callbacks("on_train_batch_start", batch, batch_idx)
+    if plan.batch_start_module and trainer._call_module("on_train_batch_start", batch, batch_idx) == _STOP_EPOCH:
+        trainer._train_results.settle()
         return _STOP_EPOCH
 
-    no_sync = trainer.strategy.no_backward_sync(trainer.model, enabled=not should_step) if trainer.model is not None else contextlib.nullcontext()
-    with no_sync:
-        with precision.autocast():
-            output = _call_step(trainer, "training_step", batch, batch_idx)
-        loss = _extract_loss(output, batch_idx)
-        if loss is not None:
-            _watch_finite(trainer, loss)
-            if trainer.accumulate_grad_batches > 1:
-                loss = loss / trainer.accumulate_grad_batches
-            trainer._call_all("on_before_backward", loss)
-            precision.backward(loss)
-            trainer._call_all("on_after_backward")
-    outcome = "accumulated" if loss is not None else None
+    if plan.simple:  # no DDP/FSDP wrapper, no autocast: nothing to enter
+        output = trainer.lightning_module.training_step(batch, batch_idx)
+        loss = _backward(trainer, plan, output, batch_idx)
+    else:
+        model = trainer.model  # the DDP/FSDP wrapper, or None
+        no_sync = trainer.strategy.no_backward_sync(model, enabled=not should_step) if model is not None else contextlib.nullcontext()
+        with no_sync:  # the backward pass too: DDP skips its all-reduce inside
+            with trainer._precision_plugin.autocast():
+                output = _call_step(trainer, "training_step", batch, batch_idx)
+            loss = _backward(trainer, plan, output, batch_idx)
     if should_step and (loss is not None or trainer._grads_pending):
-        _optimizer_step(trainer)
+        _optimizer_step(trainer)  # (clears _grads_pending)
         outcome = None
-    trainer._grads_pending = outcome == "accumulated"
+    else:
+        outcome = _ACCUMULATED if loss is not None else None
+        trainer._grads_pending = loss is not None
     trainer._loop_position["batches_done"] = batch_idx + 1  # before callbacks that may checkpoint
-    trainer._call_callbacks("on_train_batch_end", output, batch, batch_idx)
-    trainer._call_module("on_train_batch_end", output, batch, batch_idx)
+    if plan.batch_end_callbacks:
+        trainer._call_callbacks("on_train_batch_end", output, batch, batch_idx)
+    if plan.batch_end_module:
+        trainer._call_module("on_train_batch_end", output, batch, batch_idx)
+    trainer._train_results.settle(loss)
     return outcome
+
+
+def _backward(trainer, plan: _StepPlan, output: Any, batch_idx: int) -> torch.Tensor | None:
+    """The loss out of ``training_step``'s output, checked and backpropagated (None: skip the batch)."""
+    loss = output if isinstance(output, _Tensor) else _extract_loss(output, batch_idx)
+    if loss is None:
+        return None
+    _watch_finite(trainer, loss)
+    scaled = loss / trainer.accumulate_grad_batches if trainer.accumulate_grad_batches > 1 else loss
+    if plan.before_backward:
+        trainer._call_all("on_before_backward", scaled)
+    if plan.plain:
+        scaled.backward()
+    else:
+        trainer._precision_plugin.backward(scaled)
+    if plan.after_backward:
+        trainer._call_all("on_after_backward")
+    return loss
 
 
 def _watch_finite(trainer, loss: torch.Tensor) -> None:
     flag = trainer._nonfinite_step
-    if isinstance(flag, torch.Tensor):
+    if isinstance(flag, _Tensor):
         # On CUDA, record the first bad step on the device: no sync here; it is
         # read at logging steps and before any checkpoint is written.
         bad = ~torch.isfinite(loss.detach())
         trainer._nonfinite_step = torch.where(bad & (flag < 0), trainer.global_step, flag)
-    elif not math.isfinite(loss.item()):  # on CPU reading the loss is cheap: no device to wait for
+    elif not _isfinite(loss.item()):  # on CPU reading the loss is cheap: no device to wait for
         raise NonFiniteLossError(trainer.global_step, trainer._last_good_checkpoint())
 
 
 def _optimizer_step(trainer) -> None:
     optimizer = trainer.optimizers[0]
     precision = trainer._precision_plugin
+    plan = trainer._step_plan
     if precision.scaler is not None:
         precision.unscale(optimizer)
-    trainer._call_all("on_before_optimizer_step", optimizer)
+    if plan.before_optimizer_step:
+        trainer._call_all("on_before_optimizer_step", optimizer)
     if trainer.gradient_clip_val:
         precision.unscale(optimizer)
         params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
@@ -242,19 +313,25 @@ def _optimizer_step(trainer) -> None:
             torch.nn.utils.clip_grad_value_(params, trainer.gradient_clip_val)
         else:
             torch.nn.utils.clip_grad_norm_(params, trainer.gradient_clip_val)
-    precision.step(optimizer)
-    trainer._call_all("on_before_zero_grad", optimizer)
+    if plan.plain:
+        optimizer.step()
+    else:
+        precision.step(optimizer)
+    if plan.before_zero_grad:
+        trainer._call_all("on_before_zero_grad", optimizer)
     optimizer.zero_grad(set_to_none=True)
-    trainer.global_step += 1
+    trainer.global_step = step = trainer.global_step + 1
     trainer._step_completed_this_batch = True
     trainer._grads_pending = False
-    for config in trainer.lr_scheduler_configs:
-        if config.interval == "step" and trainer.global_step % config.frequency == 0:
-            _step_scheduler(trainer, config)
-    if trainer.log_every_n_steps > 0 and trainer.global_step % trainer.log_every_n_steps == 0:
+    if trainer.lr_scheduler_configs:
+        for config in trainer.lr_scheduler_configs:
+            if config.interval == "step" and step % config.frequency == 0:
+                _step_scheduler(trainer, config)
+    every = trainer.log_every_n_steps
+    if every > 0 and step % every == 0:
         trainer._check_finite()
         if trainer.loggers:
-            trainer._log_to_loggers(trainer._train_results.step_metrics(for_logger=True), trainer.global_step)
+            trainer._log_to_loggers(trainer._train_results.step_metrics(for_logger=True), step)
         trainer.callback_metrics.update(trainer._train_results.step_callback_metrics())
 
 
@@ -353,7 +430,7 @@ def evaluation_loop(trainer, stage: str, loaders: list, limit: Any) -> list[dict
 def _evaluate(trainer, name: str, loaders: list, limit: Any, grad_off) -> dict[str, dict]:
     module = trainer.lightning_module
     precision = trainer._precision_plugin
-    results = ResultCollection(training=False, reducer=trainer._reducer())
+    results = ResultCollection(training=False, reducer=trainer._reducer(), batch_size=trainer._current_batch_size)
     trainer._results = results
     module.eval()
     trainer._call_all(f"on_{name}_start")

@@ -126,19 +126,16 @@ class Module(nn.Module):
         (a mean weighted by batch size) in validation and test.  The value stays a
         tensor on its device; it is read back only when a logger or the progress
         bar actually shows it, so logging every step costs no host-device sync."""
-        if self._trainer is None:
+        trainer = self._trainer
+        if trainer is None:
             return
-        self._trainer._log(
-            name,
-            value,
-            prog_bar=prog_bar,
-            logger=logger,
-            on_step=on_step,
-            on_epoch=on_epoch,
-            reduce_fx=reduce_fx,
-            sync_dist=sync_dist,
-            batch_size=batch_size,
-        )
+        # This runs every step: positional arguments, and straight to the trainer's results
+        # when there is nothing for Trainer._log to add (no error, no dataloader suffix).
+        results = trainer._results
+        if results is None or trainer._dataloader_suffix:
+            trainer._log(name, value, prog_bar, logger, on_step, on_epoch, reduce_fx, sync_dist, batch_size)
+        else:
+            results.log(name, value, prog_bar, logger, on_step, on_epoch, reduce_fx, sync_dist, batch_size)
 
     def log_dict(self, dictionary: Mapping[str, Any], **kwargs: Any) -> None:
         for name, value in dictionary.items():

@@ -179,6 +179,7 @@ class Trainer(CheckpointMixin):
         self._nonfinite_step: torch.Tensor | int | None = None
         self._grads_pending = False
         self._hook_cache: dict[tuple, list] = {}
+        self._step_plan = None  # loops._StepPlan of the running training epoch
         self._module_hook_cache: dict[str, bool] = {}
         self._validated_at_step = -1
         self._dataloader_suffix = ""
@@ -284,14 +285,30 @@ class Trainer(CheckpointMixin):
         return to_floats(shown)
 
     # -- logging -------------------------------------------------------------
-    def _log(self, name: str, value: Any, **options: Any) -> None:
-        if self._results is None:
+    def _log(
+        self,
+        name: str,
+        value: Any,
+        prog_bar: bool = False,
+        logger: bool = True,
+        on_step: bool | None = None,
+        on_epoch: bool | None = None,
+        reduce_fx: str = "mean",
+        sync_dist: bool = False,
+        batch_size: int | None = None,
+    ) -> None:
+        results = self._results
+        if results is None:
             raise UsageError(f"self.log({name!r}) was called outside a training, validation or test step or hook")
-        if options.get("batch_size") is None:
-            if self._batch_size is None:
-                self._batch_size = infer_batch_size(self._batch)
-            options["batch_size"] = self._batch_size
-        self._results.log(name + self._dataloader_suffix, value, **options)
+        if self._dataloader_suffix:
+            name += self._dataloader_suffix
+        results.log(name, value, prog_bar, logger, on_step, on_epoch, reduce_fx, sync_dist, batch_size)
+
+    def _current_batch_size(self) -> int:
+        """The batch size per-epoch means are weighted by, when ``self.log`` is given none."""
+        if self._batch_size is None:
+            self._batch_size = infer_batch_size(self._batch)
+        return self._batch_size
 
     def _will_log_this_step(self) -> bool:
         return self.log_every_n_steps > 0 and (self.global_step + 1) % self.log_every_n_steps == 0
@@ -312,7 +329,7 @@ class Trainer(CheckpointMixin):
         return self.strategy.reduce if self.strategy.is_distributed else None
 
     # -- hooks ---------------------------------------------------------------
-    def _call_callbacks(self, hook: str, *args: Any, monitoring: bool | None = None) -> None:
+    def _callback_methods(self, hook: str, monitoring: bool | None = None) -> list:
         key = (hook, monitoring)
         methods = self._hook_cache.get(key)
         if methods is None:  # resolved once per hook: most callbacks override few hooks
@@ -323,16 +340,49 @@ class Trainer(CheckpointMixin):
                 and getattr(type(callback), hook) is not getattr(Callback, hook)
             ]
             self._hook_cache[key] = methods
+        return methods
+
+    def _call_callbacks(self, hook: str, *args: Any, monitoring: bool | None = None) -> None:
+        methods = self._hook_cache.get((hook, monitoring))
+        if methods is None:
+            methods = self._callback_methods(hook, monitoring)
         for method in methods:
             method(self, self.lightning_module, *args)
 
+    def _has_module_hook(self, hook: str) -> bool:
+        """Whether the module overrides ``hook`` (``_call_module`` calls nothing if not)."""
+        overridden = self._module_hook_cache.get(hook)
+        if overridden is None:  # resolved once per hook
+            overridden = getattr(type(self.lightning_module), hook, None) is not getattr(Module, hook, None)
+            self._module_hook_cache[hook] = overridden
+        return overridden
+
     def _call_module(self, hook: str, *args: Any) -> Any:
-        module = self.lightning_module
         overridden = self._module_hook_cache.get(hook)
         if overridden is None:
-            overridden = getattr(type(module), hook, None) is not getattr(Module, hook, None)
-            self._module_hook_cache[hook] = overridden
-        return getattr(module, hook)(*args) if overridden else None
+            overridden = self._has_module_hook(hook)
+        return getattr(self.lightning_module, hook)(*args) if overridden else None
+
+    def _has_callback_hook(self, hook: str, in_train_batches: bool = False) -> bool:
+        """Whether ``_call_callbacks(hook)`` would call anything (the loop skips it if not).
+
+        ``in_train_batches``: asked at the start of a training epoch about a per-batch
+        hook; callbacks that say they leave ``hook`` alone until the next epoch (a
+        progress bar that is off, a ModelCheckpoint without ``every_n_train_steps``)
+        do not count.
+        """
+        methods = self._callback_methods(hook)
+        if not in_train_batches:
+            return bool(methods)
+        for method in methods:
+            idle = getattr(method.__self__, "_idle_in_train_batches", None)
+            if idle is None or not idle(hook):
+                return True
+        return False
+
+    def _has_hook(self, hook: str) -> bool:
+        """Whether ``_call_all(hook)`` would call anything."""
+        return self._has_callback_hook(hook) or self._has_module_hook(hook)
 
     def _call_datamodule(self, hook: str, *args: Any) -> None:
         if self.datamodule is not None:

@@ -61,13 +61,20 @@ class CheckpointMixin:
         if self.datamodule is not None:
             checkpoint["datamodule_hyper_parameters"] = dict(self.datamodule.hparams or {})
         if not weights_only:
+            rng_states = capture_rng_states()
+            epoch_start = self._loop_position.get("epoch_start_rng") or {}
+            if rng_states["python"] == epoch_start.get("python"):
+                # Python's generator is untouched since the epoch began (the usual case): hold
+                # the same immutable tuple in both places, which torch.save pickles once
+                # (625 fewer ints through its pickler, whose per-object cost is high).
+                rng_states["python"] = epoch_start["python"]
             checkpoint.update(
                 optimizer_states=[self.strategy.optimizer_state_dict(model, o) for o in self.optimizers],
                 lr_schedulers=[c.scheduler.state_dict() for c in self.lr_scheduler_configs],
                 precision_plugin=self._precision_plugin.state_dict() if self._precision_plugin else {},
                 callbacks={c.state_key: c.state_dict() for c in self.callbacks},
                 loops=dict(self._loop_position),
-                rng_states=capture_rng_states(),
+                rng_states=rng_states,
             )
             if self.datamodule is not None:
                 checkpoint[type(self.datamodule).__qualname__] = self.datamodule.state_dict()

@@ -16,6 +16,13 @@ class Callback:
         """Key of this callback's state inside a checkpoint's ``callbacks`` dict."""
         return type(self).__qualname__
 
+    def _idle_in_train_batches(self, hook: str) -> bool:
+        """True when this callback's per-batch training ``hook`` is sure to do nothing
+        until the next training epoch starts: the trainer then skips calling it.  Asked
+        at the start of each training epoch, after ``on_train_epoch_start``.  stager's
+        own callbacks use it; False (always call) unless a subclass knows better."""
+        return False
+
     # -- setup and teardown -------------------------------------------------
     def setup(self, trainer, pl_module, stage: str) -> None: ...
     def teardown(self, trainer, pl_module, stage: str) -> None: ...

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 import re
-from pathlib import Path
 from typing import Any
 
 from stager.errors import UsageError
@@ -95,6 +94,11 @@ class ModelCheckpoint(Callback):
         if trainer._step_completed_this_batch:
             self._save(trainer, pl_module)
 
+    def _idle_in_train_batches(self, hook: str) -> bool:
+        # on_train_batch_end saves only with every_n_train_steps (unless a subclass changed it)
+        return (hook == "on_train_batch_end" and not self.every_n_train_steps
+                and type(self).on_train_batch_end is ModelCheckpoint.on_train_batch_end)
+
     def on_validation_end(self, trainer, pl_module) -> None:
         # At the end of an epoch the save waits for on_train_epoch_end, where the
         # epoch's bookkeeping is complete; mid-epoch validation saves now.
@@ -176,7 +180,10 @@ class ModelCheckpoint(Callback):
 
     def _remove(self, trainer, path: str) -> None:
         if trainer.is_global_zero and path != self.last_model_path:
-            Path(path).unlink(missing_ok=True)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
     # -- resume ------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

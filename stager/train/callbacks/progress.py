@@ -84,6 +84,12 @@ class TQDMProgressBar(Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs: Any, batch: Any, batch_idx: int) -> None:
         self._advance(trainer, batch_idx)
 
+    def _idle_in_train_batches(self, hook: str) -> bool:
+        # Off (not a terminal): no bar is open, and none opens before the next epoch.
+        return (hook == "on_train_batch_end" and not self._enabled and self._bar is None
+                and type(self).on_train_batch_end is TQDMProgressBar.on_train_batch_end
+                and type(self)._advance is TQDMProgressBar._advance)
+
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if self._bar is not None:
             self._bar.set_postfix(_format(trainer.progress_bar_metrics), refresh=True)

@@ -12,6 +12,7 @@ Differences from Lightning, on purpose:
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -41,6 +42,7 @@ class CSVLogger(VersionedLogger):
         self._flushed_at_step = -1
         self._rows: list[dict[str, Any]] = []
         self._columns: list[str] | None = None  # header on disk; None until the file is first looked at
+        self._path: str | None = None  # metrics_file_path, kept once known
         self._hparams: dict[str, Any] = {}
 
     @property
@@ -66,6 +68,8 @@ class CSVLogger(VersionedLogger):
     def save(self) -> None:
         if not self._rows:
             return
+        if self._columns is not None and self._append_known_columns():
+            return
         path = self._make_log_dir() / METRICS_FILE
         if self._columns is None:
             self._columns = _read_header(path)
@@ -81,6 +85,39 @@ class CSVLogger(VersionedLogger):
                 writer.writeheader()
             writer.writerows(self._rows)
         self._rows.clear()
+
+    def _append_known_columns(self) -> bool:
+        """Append the buffered rows when they bring no new column.
+
+        The flush that runs every ``flush_logs_every_n_steps`` steps while training:
+        one ``open(O_APPEND)`` and one ``write``, no folder or header checks, so that it
+        stays cheap between training steps.  The bytes are those of ``csv.DictWriter``
+        in ``save``.  Returns False, having written nothing, when ``save`` must take
+        its full path (a new column, or the folder went away).
+        """
+        columns = self._columns
+        known = set(columns)
+        if any(key not in known for row in self._rows for key in row):
+            return False
+        text = io.StringIO(newline="")
+        writer = csv.writer(text)  # the dialect csv.DictWriter uses
+        if self._path is None:  # the version folder is settled once a first save has run
+            self._path = self.metrics_file_path
+        try:
+            fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        except FileNotFoundError:
+            return False
+        try:
+            if os.lseek(fd, 0, os.SEEK_END) == 0:  # the file was removed or emptied since: a header first
+                writer.writerow(columns)
+            writer.writerows([row.get(column, "") for column in columns] for row in self._rows)
+            data = memoryview(text.getvalue().encode("utf-8"))
+            while data:
+                data = data[os.write(fd, data):]
+        finally:
+            os.close(fd)
+        self._rows.clear()
+        return True
 
     def finalize(self, status: str) -> None:
         self.save()

@@ -108,6 +108,37 @@ def test_csv_rewrites_file_when_a_new_key_appears(tmp_path):
     assert len(rows) == 3
 
 
+def test_csv_flushes_write_the_same_bytes_as_one_save(tmp_path):
+    # Flushes after the first append to the open file (no new column); the bytes must be
+    # those of a single csv.DictWriter pass, quoting and non-finite values included.
+    rows = [{"loss": 1.0 / (step + 1), "epoch": 0.0, "name,with comma": 'a "quote"' if step % 2 else ""}
+            for step in range(7)]
+    rows[3]["loss"] = float("nan")
+    flushed = CSVLogger(tmp_path / "flushed", flush_logs_every_n_steps=2)
+    whole = CSVLogger(tmp_path / "whole", flush_logs_every_n_steps=1000)
+    for step, row in enumerate(rows):
+        flushed.log_metrics(row, step)
+        whole.log_metrics(row, step)
+    flushed.finalize("success")
+    whole.finalize("success")
+    assert Path(flushed.metrics_file_path).read_bytes() == Path(whole.metrics_file_path).read_bytes()
+
+
+def test_csv_starts_the_file_again_when_it_was_removed_mid_run(tmp_path):
+    logger = CSVLogger(tmp_path)
+    logger.log_metrics({"loss": 1.0}, step=0)
+    logger.save()
+    Path(logger.metrics_file_path).unlink()
+    logger.log_metrics({"loss": 0.5}, step=1)
+    logger.save()
+    assert read_csv(logger.metrics_file_path) == (["step", "loss"], [{"step": "1", "loss": "0.5"}])
+    Path(logger.log_dir, "metrics.csv").unlink()
+    Path(logger.log_dir).rmdir()  # the folder too
+    logger.log_metrics({"loss": 0.25}, step=2)
+    logger.finalize("success")
+    assert read_csv(logger.metrics_file_path) == (["step", "loss"], [{"step": "2", "loss": "0.25"}])
+
+
 def test_csv_prefix_non_finite_and_numpy_values(tmp_path):
     logger = CSVLogger(tmp_path, prefix="fit")
     logger.log_metrics({"loss": float("nan"), "acc": np.float32(0.5), "grad": float("inf")}, step=0)

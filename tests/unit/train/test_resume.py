@@ -72,6 +72,23 @@ def test_checkpoint_is_self_describing(tmp_path):
     assert torch.equal(restored(x), trainer.lightning_module.eval()(x))
 
 
+def test_checkpoint_rng_states_are_those_at_the_save(tmp_path):
+    import random
+
+    import numpy as np
+
+    _, trainer = _fit(tmp_path, max_epochs=1)
+    random.random()  # the Python generator moves on after the epoch began
+    expected = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    trainer.save_checkpoint(tmp_path / "moved.ckpt")
+    states = load_checkpoint(tmp_path / "moved.ckpt")["rng_states"]
+    assert states["python"] == expected[0] and states["python"] != load_checkpoint(tmp_path / "moved.ckpt")["loops"]["epoch_start_rng"]["python"]
+    assert np.array_equal(states["numpy"][1], expected[1][1]) and torch.equal(states["torch"], expected[2])
+    trainer.save_checkpoint(tmp_path / "same.ckpt")  # not moved since: the same state in both places
+    checkpoint = load_checkpoint(tmp_path / "same.ckpt")
+    assert checkpoint["rng_states"]["python"] == random.getstate()
+
+
 def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
     from stager.train import checkpoint as checkpoint_io
 

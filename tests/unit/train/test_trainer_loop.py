@@ -179,3 +179,79 @@ def test_precisions_train_on_cpu(tmp_path, precision, dtype):
     assert torch.isfinite(trainer.callback_metrics["val_loss"]) and float(trainer.callback_metrics["val_loss"]) < 30
     if precision == "16-mixed":
         assert trainer._precision_plugin.scaler is not None
+
+
+def test_overridden_per_batch_hooks_of_builtin_callbacks_still_run(tmp_path):
+    """The loop skips the per-batch hooks of a progress bar that is off and of a
+    ModelCheckpoint without every_n_train_steps; a subclass that overrides them is called."""
+    from stager.train import ModelCheckpoint
+    from stager.train.callbacks.progress import TQDMProgressBar
+
+    calls = []
+
+    class Bar(TQDMProgressBar):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            calls.append(("bar", batch_idx))
+
+    class Checkpoint(ModelCheckpoint):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            calls.append(("checkpoint", batch_idx))
+
+    trainer = _trainer(tmp_path, max_epochs=2, limit_train_batches=3, enable_progress_bar=None, enable_checkpointing=None,
+                       callbacks=[Bar(), Checkpoint(dirpath=str(tmp_path / "ckpt"))], num_sanity_val_steps=0)
+    trainer.fit(Regressor(), datamodule=RegressionData())
+    assert not trainer.progress_bar_callback.is_enabled  # pytest's stderr is not a terminal
+    assert calls == [(who, i) for _ in range(2) for i in range(3) for who in ("bar", "checkpoint")]
+
+
+def test_checkpoint_every_n_train_steps_still_saves_mid_epoch(tmp_path):
+    from stager.train import ModelCheckpoint
+
+    checkpoint = ModelCheckpoint(dirpath=str(tmp_path / "ckpt"), every_n_train_steps=3, save_top_k=-1)
+    trainer = _trainer(tmp_path, max_epochs=1, limit_train_batches=8, enable_checkpointing=None, callbacks=[checkpoint],
+                       num_sanity_val_steps=0)
+    trainer.fit(Regressor(), datamodule=RegressionData())
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["epoch=0-step=3.ckpt", "epoch=0-step=6.ckpt"]
+
+
+def test_to_device_copies_lists_and_moves_what_is_elsewhere():
+    from collections import namedtuple
+
+    from stager.train.loops import to_device
+
+    cpu = torch.device("cpu")
+    x, y = torch.zeros(2), torch.ones(2)
+    batch = [x, y]
+    moved = to_device(batch, cpu)
+    assert moved == batch and moved is not batch and moved[0] is x  # a new list, the same tensors
+    assert to_device((x, y), cpu) == (x, y)
+    Pair = namedtuple("Pair", "a b")
+    pair = to_device(Pair(x, [y]), cpu)
+    assert type(pair) is Pair and pair.a is x and pair.b[0] is y
+    assert to_device({"x": x, "n": 3}, cpu) == {"x": x, "n": 3}
+    parameter = torch.nn.Parameter(torch.zeros(1))  # not a plain Tensor: the general path
+    mixed = to_device([x, parameter, "tag"], cpu)
+    assert mixed == [x, parameter, "tag"] and mixed[1] is parameter
+
+
+def test_logged_values_keep_no_graph_past_their_step_and_are_read_detached(tmp_path):
+    seen = []
+
+    class Aux(Regressor):
+        def training_step(self, batch, batch_idx):
+            loss = super().training_step(batch, batch_idx)  # logs train_loss: the loss itself
+            self.log("aux", self(batch[0]).pow(2).mean())  # a graph that no backward frees
+            return loss
+
+    class Look(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            metrics = trainer._train_results.metrics
+            if "aux" in metrics:
+                seen.append(metrics["aux"].step_value.requires_grad)
+
+    trainer = _trainer(tmp_path, max_epochs=1, limit_train_batches=4, log_every_n_steps=2, callbacks=[Look()],
+                       num_sanity_val_steps=0)
+    trainer.fit(Aux(), datamodule=RegressionData())
+    assert seen == [False, False, False]
+    assert {"train_loss", "aux"} <= set(trainer.callback_metrics)
+    assert not any(v.requires_grad for v in trainer.callback_metrics.values())
