@@ -26,7 +26,7 @@ class Region:
         return {
             "id": self.id, "label": self.label, "country": self.country, "capabilities": capabilities,
             "status": "ok", "site_type": "core",
-            "resolvers": {"ipv4": "192.0.2.1,192.0.2.2", "ipv6": "2001:db8::1"},
+            "resolvers": {"ipv4": "127.0.0.53", "ipv6": "::1"},
             "placement_group_limits": {"maximum_linodes_per_pg": 5, "maximum_pgs_per_customer": None},
         }
 

@@ -258,13 +258,13 @@ REGIONS_PAGE = {
             "id": "us-east", "label": "Newark, NJ", "country": "us",
             "capabilities": ["Linodes", "GPU Linodes", "Block Storage", "Object Storage", "Placement Groups"],
             "status": "ok",
-            "resolvers": {"ipv4": "173.255.225.5,66.228.35.5", "ipv6": "2600:3c03::3,2600:3c03::5"},
+            "resolvers": {"ipv4": "127.0.0.53", "ipv6": "::1"},
             "placement_group_limits": {"maximum_pgs_per_customer": None, "maximum_linodes_per_pg": 5},
             "site-type": "core",  # sic: the spec's spelling
         },
         {
             "id": "us-ord", "label": "Chicago, IL", "country": "us", "capabilities": ["Linodes"],
-            "status": "outage", "resolvers": {"ipv4": "172.232.0.17", "ipv6": "2600:3c06::f03c:93ff:fe6e:1b0d"},
+            "status": "outage", "resolvers": {"ipv4": "127.0.0.53", "ipv6": "::1"},
         },
     ],
     "page": 1, "pages": 1, "results": 2,

@@ -48,7 +48,7 @@ def test_firewall_with_a_device_and_tags(client, ssh_key):
     instance = client.linode.instance_create("g6-nanode-1", "us-east", booted=False, tags=["stager"])
     rules = {"inbound_policy": "DROP", "outbound_policy": "ACCEPT", "outbound": [],
              "inbound": [{"action": "ACCEPT", "protocol": "TCP", "ports": "22",
-                          "addresses": {"ipv4": ["203.0.113.7/32"]}, "label": "ssh-from-controller"}]}
+                          "addresses": {"ipv4": ["127.0.0.1/32"]}, "label": "ssh-from-controller"}]}
     firewall = client.networking.firewall_create("run-abc-ssh", rules=rules, tags=["stager"])
     firewall.device_create(instance.id)
     assert [d.entity.id for d in firewall.devices] == [instance.id]

@@ -8,7 +8,9 @@ endpoint asks :meth:`ObjectStorageService.grant` what a key may do.
 
 One S3 endpoint serves every region: ``s3_endpoint`` is set by the server once
 it listens and is rendered as is in ``s3_endpoint`` fields (Linode renders a
-bare host there, ``us-east-1.linodeobjects.com``); ``hostname`` fields are
+bare host there). Cluster domains are ``<cluster>.localhost`` (a name that
+resolves to loopback), never Linode's real hosts: nothing the emulator hands
+out may point a client at the real cloud. ``hostname`` fields are
 ``<bucket>.<host>`` as on Linode. Bucket names are unique across the whole
 store, not per region as on Linode. As Linode does, creating a bucket that
 already exists in the same region answers 200 with it.
@@ -69,8 +71,9 @@ def cluster_of(region_id: str) -> str:
     return region.s3_cluster if region is not None else region_id
 
 
-def _linode_domain(region_id: str) -> str:
-    return f"{cluster_of(region_id)}.linodeobjects.com"
+def _local_domain(region_id: str) -> str:
+    """A region's cluster domain: Linode's shape (``us-east-1.<domain>``) under ``localhost``."""
+    return f"{cluster_of(region_id)}.localhost"
 
 
 class ObjectStorageService(Service):
@@ -117,7 +120,7 @@ class ObjectStorageService(Service):
 
     def endpoint(self, region_id: str) -> str:
         """What ``s3_endpoint`` fields show for a region."""
-        return self.s3_endpoint or _linode_domain(region_id)
+        return self.s3_endpoint or _local_domain(region_id)
 
     def endpoint_host(self, region_id: str) -> str:
         """The endpoint without scheme or path, as Linode's hostnames are."""
@@ -134,8 +137,8 @@ class ObjectStorageService(Service):
 
     def _cluster(self, region_id: str) -> dict:
         cluster = cluster_of(region_id)
-        return {"id": cluster, "region": region_id, "status": "available", "domain": _linode_domain(region_id),
-                "static_site_domain": f"website-{cluster}.linodeobjects.com"}
+        return {"id": cluster, "region": region_id, "status": "available", "domain": _local_domain(region_id),
+                "static_site_domain": f"website-{cluster}.localhost"}
 
     def list_endpoints(self) -> list[dict]:
         return [{"region": r.id, "endpoint_type": ENDPOINT_TYPE, "s3_endpoint": self.endpoint(r.id)}

@@ -9,7 +9,7 @@ from linode_api4 import ApiError, Firewall
 from linode_api4.objects.networking import FirewallDevice
 
 SSH_IN = {"action": "ACCEPT", "protocol": "TCP", "ports": "22", "label": "ssh-in",
-          "addresses": {"ipv4": ["203.0.113.7/32"], "ipv6": []}}
+          "addresses": {"ipv4": ["127.0.0.1/32"], "ipv6": []}}
 RULES = {"inbound": [SSH_IN], "inbound_policy": "DROP", "outbound": [], "outbound_policy": "ACCEPT"}
 
 
@@ -63,7 +63,7 @@ def test_create_get_list_update_delete(api):
 def test_rules_get_and_put(api):
     firewall = api.client.networking.firewall_create("rules-fw", RULES)
     before = firewall.get_rules()
-    assert before["version"] == 1 and before["inbound"][0]["addresses"]["ipv4"] == ["203.0.113.7/32"]
+    assert before["version"] == 1 and before["inbound"][0]["addresses"]["ipv4"] == ["127.0.0.1/32"]
 
     https = _rule(ports="80,443", label="web", description="web in")
     firewall.update_rules(_rules(inbound=[SSH_IN, https], outbound_policy="DROP"))
@@ -98,7 +98,7 @@ def test_rules_get_and_put(api):
     (_rules(inbound=[_rule(protocol="ICMP")]), "rules.inbound[0].ports"),
     (_rules(inbound=[_rule(addresses={"ipv4": ["300.1.1.1/32"]})]), "rules.inbound[0].addresses.ipv4"),
     (_rules(inbound=[_rule(addresses={"ipv4": ["::/0"]})]), "rules.inbound[0].addresses.ipv4"),
-    (_rules(inbound=[_rule(addresses={"ipv6": ["10.0.0.0/8"]})]), "rules.inbound[0].addresses.ipv6"),
+    (_rules(inbound=[_rule(addresses={"ipv6": ["127.0.0.0/8"]})]), "rules.inbound[0].addresses.ipv6"),
     (_rules(inbound=[_rule(addresses={"ipv4": [], "ipv6": []})]), "rules.inbound[0].addresses"),
     (_rules(inbound=[_rule(addresses=None)]), "rules.inbound[0].addresses"),
     (_rules(inbound=[_rule(label="x")]), "rules.inbound[0].label"),
@@ -117,7 +117,7 @@ def test_create_rejects_bad_rules(api, rules, field):
 
 def test_good_rules_are_accepted(api):
     rules = _rules(inbound=[_rule(ports="1000-2000, 8080"), _rule(protocol="ICMP", ports=None),
-                            _rule(protocol="UDP", addresses={"ipv4": ["10.0.0.1"], "ipv6": ["2001:db8::/32"]})])
+                            _rule(protocol="UDP", addresses={"ipv4": ["127.0.0.2"], "ipv6": ["::1/128"]})])
     firewall = api.client.networking.firewall_create("good-rules", rules)
     assert [r.get("ports") for r in firewall.get_rules()["inbound"]] == ["1000-2000,8080", None, "22"]
 
