@@ -148,15 +148,15 @@ def run_raw(dataset: TensorDataset, steps: int, opt_name: str, root: str) -> dic
     return result(t0, t1, t2, t2, model.net)
 
 
-_stager_cls: type | None = None
+_module_classes: dict[type, type] = {}
 
 
-def _stager_module_class() -> type:
-    global _stager_cls
-    if _stager_cls is None:
-        from stager.train import Module
+def _mlp_module_class(base: type) -> type:
+    """The benchmark's MLP as a subclass of ``base`` (stager's Module or Lightning's):
+    one body, so both trainers run exactly the same user code."""
+    if base not in _module_classes:
 
-        class StagerMLP(Module):
+        class MLP(base):
             def __init__(self, opt_name: str) -> None:
                 super().__init__()
                 self.net = make_net()
@@ -181,8 +181,14 @@ def _stager_module_class() -> type:
             def on_train_end(self):
                 self.t_end = clocks()
 
-        _stager_cls = StagerMLP
-    return _stager_cls
+        _module_classes[base] = MLP
+    return _module_classes[base]
+
+
+def _stager_module_class() -> type:
+    from stager.train import Module
+
+    return _mlp_module_class(Module)
 
 
 def _make_stager_runner(**trainer_kwargs: Any) -> Callable:
@@ -207,41 +213,10 @@ def _make_stager_runner(**trainer_kwargs: Any) -> Callable:
     return run_stager
 
 
-_lightning_cls: type | None = None
-
-
 def _lightning_module_class() -> type:
-    global _lightning_cls
-    if _lightning_cls is None:
-        import lightning.pytorch as pl
+    import lightning.pytorch as pl
 
-        class LightningMLP(pl.LightningModule):
-            def __init__(self, opt_name: str) -> None:
-                super().__init__()
-                self.net = make_net()
-                self.opt_name = opt_name
-                self.t_start = self.t_end = (0.0, 0.0)
-
-            def forward(self, x):
-                return self.net(x)
-
-            def training_step(self, batch, batch_idx):
-                x, y = batch
-                loss = F.cross_entropy(self(x), y)
-                self.log("train_loss", loss)
-                return loss
-
-            def configure_optimizers(self):
-                return make_optimizer(self.parameters(), self.opt_name)
-
-            def on_train_start(self):
-                self.t_start = clocks()
-
-            def on_train_end(self):
-                self.t_end = clocks()
-
-        _lightning_cls = LightningMLP
-    return _lightning_cls
+    return _mlp_module_class(pl.LightningModule)
 
 
 def _make_lightning_runner(progress_bar: bool) -> Callable:
