@@ -27,8 +27,8 @@ def _state_dir(value: Path | None) -> Path:
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; loopback unless you say otherwise."),
-    port: int = typer.Option(0, "--port", help="API port (0: any free port)."),
-    s3_port: int = typer.Option(0, "--s3-port", help="Object Storage port (0: any free port)."),
+    port: int = typer.Option(0, "--port", min=0, max=65535, help="API port (0: any free port)."),
+    s3_port: int = typer.Option(0, "--s3-port", min=0, max=65535, help="Object Storage port (0: any free port)."),
     state_dir: Path | None = _STATE_DIR,
 ) -> None:
     """Serve until SIGINT/SIGTERM. The first stdout line is JSON: base_url, token, s3_endpoint."""

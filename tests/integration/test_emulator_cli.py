@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 
@@ -71,3 +72,14 @@ def test_status_without_state_is_a_clear_error(tmp_path):
     result = _stager("emulator", "status", "--state-dir", str(tmp_path / "nothing"))
     assert result.returncode == 2
     assert "no emulator state" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_serve_options_are_usage_errors(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy_port = str(taken.getsockname()[1])
+        for args, expected in ((["--port", "99999"], "--port"), (["--port", busy_port], "cannot listen on")):
+            result = _stager("emulator", "serve", "--state-dir", str(tmp_path / "state"), *args)
+            assert result.returncode == 2, result.stderr
+            assert expected in result.stderr and "Traceback" not in result.stderr
