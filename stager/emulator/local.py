@@ -8,16 +8,12 @@ image built by one invocation is reused by the next.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from stager.emulator.core.state import load_state
 from stager.emulator.server import Emulator, running_endpoint
-
-
-def stager_home() -> Path:
-    return Path(os.environ.get("STAGER_HOME") or ".stager")
+from stager.home import stager_home
 
 
 def default_state_dir() -> Path:

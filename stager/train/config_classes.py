@@ -13,26 +13,27 @@ jsonargparse's ``dict_kwargs``.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import os
 import sys
-import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 from stager.errors import ConfigError, UsageError
+from stager.suggest import did_you_mean
 from stager.train.config_overrides import Sources
-from stager.train.config_types import Signature, check_value, describe, expected_type, mismatch_hint, shown
+from stager.train.config_types import (
+    Signature,
+    check_value,
+    describe,
+    expected_type,
+    mismatch_hint,
+    shown,
+)
 
 _SPEC_KEYS = {"class_path", "init_args"}
 _EMPTY = inspect.Parameter.empty
-
-
-def did_you_mean(name: str, candidates: typing.Iterable[str]) -> str | None:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
 
 
 def is_class_section(value: Any) -> bool:
