@@ -41,9 +41,11 @@ def root(
 
 
 def _register() -> None:
-    from stager.cli import emulator, train
+    from stager.cli import emulator, image, train
 
     app.add_typer(train.app, name="train")
+    app.command("build-image")(image.build_image)
+    app.add_typer(image.app, name="image")
     app.add_typer(emulator.app, name="emulator")
 
 
@@ -57,11 +59,29 @@ def _is_click_exception(exc: Exception) -> bool:
     return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__) and hasattr(exc, "show")
 
 
+def _quiet_libraries(debug: bool) -> None:
+    """Library log records stay out of the user's terminal unless ``--debug``.
+
+    paramiko logs a dropped connection at ERROR level, which Python would print
+    even with no logging configured; stager reports what matters itself.
+    """
+    import logging
+
+    if debug:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        return
+    for name in ("paramiko", "invoke", "fabric", "urllib3", "botocore"):
+        logger = logging.getLogger(name)
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns (and exits with) the exit code."""
     _register()
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    _quiet_libraries(debug)
     try:
         app(args, standalone_mode=False)
     except StagerError as exc:
