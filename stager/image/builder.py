@@ -194,7 +194,7 @@ class ImageBuilder:
             used = int(out.split()[-1])
         except (ValueError, IndexError):
             raise BuildFailed(f"could not measure the builder's disk (got {out[:80]!r})") from None
-        self.say(f"disk holds {used / 1024**3:.2f} GB (custom images may hold at most 6 GB)")
+        self.say(f"disk holds {_size(used)} (a custom image may hold at most 6 GB)")
         if used > MAX_IMAGE_BYTES:
             raise BuildFailed(f"the builder's disk holds {used / 1024**3:.2f} GB, over Linode's 6 GB limit for a "
                               "custom image; install fewer packages or clean caches in `run`")
@@ -259,7 +259,12 @@ class ImageBuilder:
 
 def _display(step: Step) -> str:
     """What logs and errors show for a step: the recipe's own line for run and smoke."""
-    for prefix in ("run: ", "smoke: "):
-        if step.title.startswith(prefix):
-            return step.title[len(prefix):]
+    if step.phase == "smoke":
+        return step.title
+    if step.title.startswith("run: "):
+        return step.title[len("run: "):]
     return step.command or step.title
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 1024**3:.2f} GB" if nbytes >= 1024**3 else f"{nbytes / 1024**2:.0f} MB"

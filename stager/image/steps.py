@@ -81,7 +81,7 @@ def plan_steps(recipe: Recipe, layout: InstanceLayout, wheel: Path | None) -> li
                           uploads=(Upload(item.src, remote),)))
     prologue = _environment(recipe, layout)
     steps += [Step("setup", f"run: {line}", prologue + command("bash", "-c", line)) for line in recipe.run]
-    steps += [Step("smoke", f"smoke: {line}", prologue + command("bash", "-c", line)) for line in recipe.smoke]
+    steps += [Step("smoke", line, prologue + command("bash", "-c", line)) for line in recipe.smoke]
     steps += _finalize(layout)
     return steps
 
@@ -133,7 +133,8 @@ def _pip_step(recipe: Recipe, layout: InstanceLayout) -> Step | None:
 
 
 def _offline(layout: InstanceLayout) -> tuple[str, ...]:
-    return ("--no-index",) if layout.sandboxed else ()
+    # Offline, pip can only report "already satisfied" for every package: keep its errors, drop that noise.
+    return ("--no-index", "--quiet") if layout.sandboxed else ()
 
 
 def _environment(recipe: Recipe, layout: InstanceLayout) -> str:

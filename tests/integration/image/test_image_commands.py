@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -31,8 +30,8 @@ def workspace(tmp_path):
 
 def stager(workspace, *args: str, code: int = 0) -> subprocess.CompletedProcess:
     root, home, _ = workspace
-    proc = subprocess.run([sys.executable, "-m", "stager", *args], cwd=root, env={**os.environ, "STAGER_HOME": str(home)},
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "stager", *args], cwd=root,
+                          env={**os.environ, "STAGER_HOME": str(home)}, capture_output=True, text=True, timeout=120)
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr
     return proc

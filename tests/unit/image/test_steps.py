@@ -14,10 +14,6 @@ LINODE = InstanceLayout(root="/", sandboxed=False)
 SANDBOX = InstanceLayout(root="/tmp/state dir/instances/7/fs", sandboxed=True)
 
 
-def titles(steps):
-    return [s.title for s in steps]
-
-
 def test_linode_steps_install_everything_in_order(tmp_path):
     recipe = load_recipe(ROOT / "images" / "gold.yaml")
     wheel = tmp_path / "stager-0.1.0-py3-none-any.whl"
