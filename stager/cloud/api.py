@@ -114,6 +114,11 @@ class ApiSession:
         return self._client.base_url
 
     @property
+    def api(self) -> LinodeClient:
+        """The linode_api4 client itself, for services this layer does not wrap (Object Storage keys)."""
+        return self._client
+
+    @property
     def poll(self) -> Backoff:
         return self._poll
 

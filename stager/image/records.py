@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+
+from stager.ids import new_id
 
 __all__ = ["BuildRecord", "BuildStore", "new_build_id"]
 
 
 def new_build_id(now: datetime | None = None) -> str:
     """``b<UTC yyyymmdd-hhmmss>-<4 hex>``: sortable by time, unique, a valid label part."""
-    now = now or datetime.now(timezone.utc)
-    return f"b{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    return new_id("b", now)
 
 
 @dataclass
