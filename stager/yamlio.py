@@ -36,6 +36,23 @@ class YamlDoc:
         return ConfigError(problem, file=self.path, line=self.line_of(field_path), field=field_path, hint=hint)
 
 
+def kind_of(value: Any) -> str:
+    """How an error names a value of the wrong type: "a list", "a string ('x')", "nothing"."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"a string ({value!r})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
 def _walk(node: yaml.Node, prefix: str, lines: dict[str, int]) -> None:
     lines[prefix] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):

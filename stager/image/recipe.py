@@ -25,12 +25,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from stager import yamlio
 from stager.errors import ConfigError
 from stager.suggest import did_you_mean
-from stager.yamlio import YamlDoc
+from stager.yamlio import YamlDoc, kind_of
 
 __all__ = ["PipSpec", "Recipe", "RecipeFile", "Timeouts", "load_recipe"]
 
@@ -168,7 +167,7 @@ class _Checker:
         if isinstance(value, list):
             return PipSpec(packages=self._strings(data, "pip"))
         if not isinstance(value, dict):
-            raise self.doc.error("pip", f"expected a list of requirements or a mapping, got {_kind(value)}",
+            raise self.doc.error("pip", f"expected a list of requirements or a mapping, got {kind_of(value)}",
                                  hint='e.g. pip: ["torch==2.13.0", numpy]')
         self._keys(value, "pip", ("packages", "index_url", "extra_index_urls", "requirements"))
         requirements = None
@@ -188,13 +187,13 @@ class _Checker:
         if items is None:
             return ()
         if not isinstance(items, list):
-            raise self.doc.error("files", f"expected a list, got {_kind(items)}",
+            raise self.doc.error("files", f"expected a list, got {kind_of(items)}",
                                  hint="e.g. files: [{src: setup/motd, dest: /etc/motd}]")
         out = []
         for index, item in enumerate(items):
             where = f"files.{index}"
             if not isinstance(item, dict):
-                raise self.doc.error(where, f"expected a mapping with src and dest, got {_kind(item)}",
+                raise self.doc.error(where, f"expected a mapping with src and dest, got {kind_of(item)}",
                                      hint="e.g. {src: setup/motd, dest: /etc/motd}")
             self._keys(item, where, ("src", "dest", "mode"))
             for key in ("src", "dest"):
@@ -219,7 +218,7 @@ class _Checker:
         if env is None:
             return ()
         if not isinstance(env, dict):
-            raise self.doc.error("env", f"expected a mapping of names to values, got {_kind(env)}",
+            raise self.doc.error("env", f"expected a mapping of names to values, got {kind_of(env)}",
                                  hint='e.g. env: {OMP_NUM_THREADS: "8"}')
         out = []
         for key, value in env.items():
@@ -227,7 +226,7 @@ class _Checker:
                 raise self.doc.error(f"env.{key}", f"invalid variable name {key!r}",
                                      hint="letters, digits and _, not starting with a digit")
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                raise self.doc.error(f"env.{key}", f"expected a string, got {_kind(value)}", hint="quote the value")
+                raise self.doc.error(f"env.{key}", f"expected a string, got {kind_of(value)}", hint="quote the value")
             out.append((key, str(value)))
         return tuple(out)
 
@@ -236,7 +235,7 @@ class _Checker:
         if value is None:
             return Timeouts()
         if not isinstance(value, dict):
-            raise self.doc.error("timeouts", f"expected a mapping, got {_kind(value)}",
+            raise self.doc.error("timeouts", f"expected a mapping, got {kind_of(value)}",
                                  hint="e.g. timeouts: {boot: 600, step: 1800, capture: 1800}")
         self._keys(value, "timeouts", ("boot", "step", "capture"))
         seconds = {}
@@ -259,7 +258,7 @@ class _Checker:
     def _mapping(self, data: dict, key: str) -> dict:
         value = data[key]
         if not isinstance(value, dict):
-            raise self.doc.error(key, f"expected a mapping, got {_kind(value)}",
+            raise self.doc.error(key, f"expected a mapping, got {kind_of(value)}",
                                  hint="e.g. builder: {type: g6-standard-2, region: us-east}")
         return value
 
@@ -269,7 +268,7 @@ class _Checker:
             return default
         value = data.get(key)
         if not isinstance(value, str) or not value.strip():
-            raise self.doc.error(where, f"expected a non-empty string, got {_kind(value)}", hint="quote it if unsure")
+            raise self.doc.error(where, f"expected a non-empty string, got {kind_of(value)}", hint="quote it if unsure")
         return value
 
     def _strings(self, data: dict, key: str, *, where: str | None = None) -> tuple[str, ...]:
@@ -278,11 +277,11 @@ class _Checker:
         if value is None:
             return ()
         if not isinstance(value, list):
-            raise self.doc.error(where, f"expected a list of strings, got {_kind(value)}",
+            raise self.doc.error(where, f"expected a list of strings, got {kind_of(value)}",
                                  hint=f"write it as a list: {key}: [...]")
         for index, item in enumerate(value):
             if not isinstance(item, str) or not item.strip():
-                raise self.doc.error(f"{where}.{index}", f"expected a non-empty string, got {_kind(item)}",
+                raise self.doc.error(f"{where}.{index}", f"expected a non-empty string, got {kind_of(item)}",
                                      hint="quote items that YAML would read as numbers or mappings")
         return tuple(value)
 
@@ -299,19 +298,3 @@ _REQUIRED_HINTS = {
     "base": "add the base image, e.g. base: linode/ubuntu24.04",
     "builder": "add builder: {type: g6-standard-2, region: us-east}",
 }
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return f"a boolean ({str(value).lower()})"
-    if isinstance(value, (int, float)):
-        return f"a number ({value})"
-    if isinstance(value, str):
-        return f"a string ({value!r})"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
