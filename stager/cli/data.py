@@ -68,6 +68,8 @@ def sync(
     name: str | None = _NAME,
     region: str = typer.Option("us-east", "--region", help="volume:// only: the volume's region."),
     size_gb: int = typer.Option(20, "--size-gb", min=10, max=10240, help="volume:// only: the volume's size."),
+    create_bucket: bool | None = typer.Option(None, "--create-bucket/--no-create-bucket",
+                                              help="Create the bucket when missing (default: on the local target)."),
 ) -> None:
     """Send a dataset to Object Storage or a volume: only what changed, verified against its manifest."""
     from stager.data.datasets import DatasetSettings
@@ -85,14 +87,36 @@ def sync(
     manifest = current_manifest(settings, say=_err)
     s3, close = resolve_settings(target, location, endpoint_url=endpoint_url)
     try:
+        client = make_client(s3)
+        if (target == "local" and endpoint_url is None) if create_bucket is None else create_bucket:
+            _ensure_bucket(client, location.bucket)
         with hash_cache() as cache:
-            result = sync_dataset(path, manifest, location, make_client(s3), delete=delete, dry_run=dry_run,
+            result = sync_dataset(path, manifest, location, client, delete=delete, dry_run=dry_run,
                                   say=_err, cache=cache)
     finally:
         close()
     verb = "would send" if dry_run else "sent"
     typer.echo(f"{verb} {len(result.sent)} file(s) ({result.bytes_sent / 1024**2:.1f} MB), {result.skipped} "
                f"unchanged, {len(result.deleted)} deleted; dataset {manifest.digest} at {location}")
+
+
+def _ensure_bucket(client, bucket: str) -> None:
+    """Create ``bucket`` when it does not exist yet (S3 CreateBucket, so any S3-compatible endpoint)."""
+    from botocore.exceptions import ClientError
+
+    from stager.errors import UsageError
+
+    try:
+        client.head_bucket(Bucket=bucket)
+        return
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+            raise UsageError(f"bucket {bucket}: {exc.response.get('Error', {}).get('Code')}; check the keys") from None
+    try:
+        client.create_bucket(Bucket=bucket)
+    except ClientError as exc:
+        raise UsageError(f"cannot create bucket {bucket}: {exc.response.get('Error', {}).get('Message')}") from None
+    _err(f"created bucket {bucket}")
 
 
 def _sync_volume(settings, label: str, *, target: str, region: str, size_gb: int, delete: bool,

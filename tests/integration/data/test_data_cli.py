@@ -101,8 +101,11 @@ def test_sync_and_pull_round_trip_on_the_local_target(tmp_path):
         for name in ("train.npz", "val.npz"):
             assert (pulled / name).read_bytes() == (data / name).read_bytes()
 
-        missing = run("data", "sync", str(data), "s3://no-such-bucket/x", home=home, cwd=tmp_path, code=2)
+        missing = run("data", "sync", str(data), "s3://no-such-bucket/x", "--no-create-bucket", home=home,
+                      cwd=tmp_path, code=2)
         assert "no-such-bucket" in missing.stderr.strip().splitlines()[-1]
+        made = run("data", "sync", str(data), "s3://fresh-bucket/x", home=home, cwd=tmp_path)
+        assert "created bucket fresh-bucket" in made.stderr and "sent 2 file(s)" in made.stdout
 
 
 def test_sync_to_a_volume(tmp_path):
