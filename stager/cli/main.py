@@ -41,12 +41,13 @@ def root(
 
 
 def _register() -> None:
-    from stager.cli import data, emulator, image, train
+    from stager.cli import data, emulator, image, runs, train
 
     app.add_typer(train.app, name="train")
     app.command("build-image")(image.build_image)
     app.add_typer(image.app, name="image")
     app.add_typer(data.app, name="data")
+    app.add_typer(runs.app, name="runs")
     app.add_typer(emulator.app, name="emulator")
 
 

@@ -1,0 +1,166 @@
+"""``stager runs list|show``: what ran, in which state, for how much, read from the ledger."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="List runs and show one in full, from the ledger ($STAGER_HOME/ledger.sqlite).",
+                  no_args_is_help=True, add_completion=False)
+
+_JSON = typer.Option(False, "--json", help="Print JSON instead of tables.")
+_LEDGER = typer.Option(None, "--ledger", help="The ledger file (default: $STAGER_HOME/ledger.sqlite).")
+
+
+def _ledger_path(given: Path | None) -> Path:
+    from stager.home import stager_home
+    from stager.ledger import LEDGER_FILE
+
+    return given if given is not None else stager_home() / LEDGER_FILE
+
+
+def _console():
+    from rich.console import Console
+
+    # Off a terminal rich would cut cells to 80 columns: pipes and files get whole ids.
+    return Console(width=None if sys.stdout.isatty() else 240, highlight=False)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def _usd(amount: float | None) -> str:
+    return f"${amount:,.2f}" if amount is not None else "-"
+
+
+@app.command("list")
+def list_runs(
+    status: str | None = typer.Option(None, "--status", help="Only runs in this state, e.g. failed."),
+    since: str | None = typer.Option(None, "--since", help="Only runs created since: YYYY-MM-DD, an ISO time "
+                                     "(local unless zoned) or an age like 12h or 7d."),
+    pipeline: str | None = typer.Option(None, "--pipeline", help="Only runs of this pipeline (its name)."),
+    sprint: str | None = typer.Option(None, "--sprint", help="Only runs of this sprint id."),
+    as_json: bool = _JSON,
+    ledger: Path | None = _LEDGER,
+) -> None:
+    """Runs, newest first: id, pipeline, target, state, created, duration, estimated and actual dollars."""
+    from stager.ledger import Ledger
+    from stager.ledger.reading import check_status
+    from stager.ledger.timestamps import parse_since
+
+    since_time = parse_since(since) if since is not None else None
+    path = _ledger_path(ledger)
+    summaries = []
+    if path.exists():  # listing never creates a ledger
+        with Ledger.open(path) as opened:
+            summaries = opened.runs(status=status, since=since_time, pipeline=pipeline, sprint=sprint)
+    else:
+        check_status(status)
+    if as_json:
+        typer.echo(json.dumps([s.to_json() for s in summaries], indent=2))
+        return
+    if not summaries:
+        typer.echo(f"no runs match in {path}" if path.exists() else f"no runs yet ({path} does not exist)")
+        return
+    from rich.table import Table
+
+    table = Table("id", "pipeline", "target", "state", "created", "duration", "estimated", "actual", box=None)
+    for s in summaries:
+        duration = _duration(s.duration()) + ("" if s.is_finished else " (so far)")
+        table.add_row(s.id, s.pipeline, s.target, s.state, _when(s.created), duration, _usd(s.estimated_usd),
+                      _usd(s.actual_usd))
+    _console().print(table)
+
+
+@app.command()
+def show(
+    run_id: str = typer.Argument(..., help="A run id, or a unique start of one."),
+    as_json: bool = _JSON,
+    ledger: Path | None = _LEDGER,
+) -> None:
+    """One run in full: states, resources and their cost, data, image, artifacts, events, spec, chain check."""
+    from stager.errors import UsageError
+    from stager.ledger import Ledger
+
+    path = _ledger_path(ledger)
+    if not path.exists():
+        raise UsageError(f"no run {run_id}: there is no ledger at {path} yet")
+    with Ledger.open(path) as opened:
+        record = opened.run(run_id)
+        problems = opened.verify_chain(record.id)
+    if as_json:
+        data = {**record.to_json(), "billed_usd": record.billed_usd, "chain_problems": problems}
+        typer.echo(json.dumps(data, indent=2))
+        return
+    _print_record(record, problems)
+
+
+def _print_record(record, problems: list[str]) -> None:
+    import yaml
+    from rich.table import Table
+
+    console = _console()
+    git = record.git or {}
+    lines = [
+        ("run", record.id),
+        ("pipeline", f"{record.pipeline} ({record.pipeline_file})"),
+        ("target", record.target),
+        ("sprint", record.sprint_id or "-"),
+        ("state", record.state),
+        ("created", _when(record.created)),
+        ("finished", _when(record.finished)),
+        ("duration", _duration(record.duration()) + ("" if record.is_finished else " (so far)")),
+        ("cost", f"estimated {_usd(record.estimated_usd)}, actual {_usd(record.actual_usd)}, "
+                 f"billed resources {_usd(record.billed_usd)}"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in sorted(record.versions.items())) or "-"),
+        ("git", f"{git.get('commit') or '-'}{' (dirty)' if git.get('dirty') else ''}" if git else "not a git checkout"),
+        ("chain", f"intact, head {record.head_hash}" if not problems else f"{len(problems)} problem(s)"),
+    ]
+    width = max(len(key) for key, _ in lines)
+    for key, value in lines:
+        console.print(f"{key:<{width}}  {value}", markup=False)
+    for problem in problems:
+        console.print(f"  chain problem: {problem}", markup=False, style="red")
+
+    def section(title: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        if not rows:
+            return
+        table = Table(*columns, box=None, title=title, title_justify="left", title_style="bold")
+        for row in rows:
+            table.add_row(*(str(cell) if cell is not None else "-" for cell in row))
+        console.print()
+        console.print(table)
+
+    section("states", ("time", "state", "reason"), [(_when(t.time), t.state, t.reason) for t in record.transitions])
+    section("resources", ("kind", "id", "label", "plan", "region", "created", "deleted", "hours", "cost"),
+            [(r.kind, r.provider_id, r.label, r.plan, r.region, _when(r.created),
+              _when(r.deleted) if r.deleted else "LIVE", r.billed_hours, _usd(r.usd)) for r in record.resources])
+    section("datasets", ("name", "digest", "validation"),
+            [(d.name, d.digest, "ok" if d.ok else "FAILED") for d in record.datasets])
+    section("images", ("image", "recipe hash"), [(i.image_id, i.recipe_hash) for i in record.images])
+    section("artifacts", ("path", "size", "sha256", "location"),
+            [(a.path, f"{a.size:,}", a.sha256[:16], a.location) for a in record.artifacts])
+    section("costs", ("time", "estimated", "actual"),
+            [(_when(c.time), _usd(c.estimated_usd), _usd(c.actual_usd)) for c in record.costs])
+    section("events", ("seq", "time", "kind", "data"),
+            [(e.seq, _when(e.time), e.kind, json.dumps(e.data, sort_keys=True)) for e in record.events])
+    console.print()
+    console.print("spec", style="bold")
+    console.print(yaml.safe_dump(record.spec, sort_keys=False).rstrip() or "{}", markup=False)
