@@ -20,8 +20,9 @@ checksum settings Linode (and the emulator) need through
 ``AWS_REQUEST_CHECKSUM_CALCULATION`` / ``AWS_RESPONSE_CHECKSUM_VALIDATION``.
 Keys travel in the environment, never in arguments. ``--repeat N`` takes the
 best of N runs per cell, the tools taking turns so drift hits both alike; each
-line also shows the CPU time of the tool's own process (the server's is not
-counted). Numbers are printed, never asserted.
+line also shows the CPU time of the tool's own process and, on Linux, of the
+server's process during that run (when it is close to the wall time, the
+server is what bounds the run). Numbers are printed, never asserted.
 
 On loopback both tools mostly wait for CPU (the server is Python too, on the
 same cores), so the numbers measure per-request overhead. ``--rtt-ms`` puts a
@@ -88,6 +89,15 @@ def make_files(root: Path, count: int, size: int) -> Path:
     return root
 
 
+def process_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of a running process, from /proc (None where there is no /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_emulator(state_dir: Path) -> tuple[subprocess.Popen, dict]:
     process = subprocess.Popen([sys.executable, "-m", "stager", "emulator", "serve", "--state-dir", str(state_dir)],
                                stdout=subprocess.PIPE, text=True)
@@ -145,10 +155,10 @@ class DelayProxy:
 
 
 class Bench:
-    def __init__(self, work: Path, info: dict, awscli: Path | None, repeat: int) -> None:
+    def __init__(self, work: Path, info: dict, awscli: Path | None, repeat: int, server_pid: int) -> None:
         from linode_api4 import LinodeClient
 
-        self.work, self.awscli, self.repeat = work, awscli, repeat
+        self.work, self.awscli, self.repeat, self.server_pid = work, awscli, repeat, server_pid
         api = LinodeClient(info["token"], base_url=info["base_url"])
         api.object_storage.bucket_create("us-east", BUCKET)
         key = api.object_storage.keys_create("bench")
@@ -163,25 +173,28 @@ class Bench:
         self._prefixes += 1
         return f"s3://{BUCKET}/{tool}-{self._prefixes}"
 
-    def stager(self, root: Path, url: str, cache: Path) -> tuple[float, float]:
+    def stager(self, root: Path, url: str, cache: Path) -> tuple[float, float, float | None]:
         command = [sys.executable, __file__, "--child", str(root), url, str(cache)]
         return self._timed(command, "stager")
 
-    def aws(self, root: Path, url: str) -> tuple[float, float]:
+    def aws(self, root: Path, url: str) -> tuple[float, float, float | None]:
         command = [str(self.awscli), "s3", "sync", "--only-show-errors", "--endpoint-url", self.endpoint,
                    str(root), url]
         return self._timed(command, "awscli")
 
-    def _timed(self, command: list[str], name: str) -> tuple[float, float]:
-        """(wall seconds, CPU seconds of the tool's process: user + system)."""
+    def _timed(self, command: list[str], name: str) -> tuple[float, float, float | None]:
+        """(wall seconds, CPU seconds of the tool's process, CPU seconds of the server's; CPU: user + system)."""
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        server_before = process_cpu(self.server_pid)
         started = time.perf_counter()
         done = subprocess.run(command, env=self.env, capture_output=True, text=True)
         elapsed = time.perf_counter() - started
+        server_after = process_cpu(self.server_pid)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if done.returncode != 0:
             raise SystemExit(f"{name} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
-        return elapsed, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        server = None if server_before is None or server_after is None else server_after - server_before
+        return elapsed, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), server
 
     def first_sync(self, root: Path, label: str) -> dict:
         """Best-of-``repeat`` first syncs of ``root`` to fresh prefixes, the tools taking turns."""
@@ -221,8 +234,9 @@ class Bench:
 def report(name: str, times: dict, *, target: str, limit_ratio: float | None = None,
            limit_seconds: float | None = None) -> None:
     print(f"\n{name}  (target: {target})")
-    for tool, (seconds, cpu) in times.items():
-        print(f"  {tool:<26} {seconds:7.2f} s   (its own CPU {cpu:5.2f} s)")
+    for tool, (seconds, cpu, server) in times.items():
+        server_note = "" if server is None else f", the server's {server:5.2f} s"
+        print(f"  {tool:<26} {seconds:7.2f} s   (its own CPU {cpu:5.2f} s{server_note})")
     if "awscli" in times:
         ratio = times["stager"][0] / times["awscli"][0]
         verdict = "" if limit_ratio is None else ("  ok" if ratio <= limit_ratio else "  MISSED")
@@ -257,7 +271,7 @@ def main() -> None:
         if args.rtt_ms > 0:
             info = dict(info, s3_endpoint=DelayProxy(info["s3_endpoint"], args.rtt_ms / 1000).endpoint)
             where += f", through a proxy adding {args.rtt_ms:g} ms per round trip"
-        bench = Bench(work, info, awscli, args.repeat)
+        bench = Bench(work, info, awscli, args.repeat, process.pid)
         print(f"S3 server: the emulator's, {where}; {os.cpu_count()} CPUs")
         if "small" in cells:
             small = make_files(work / "small", small_n, 64 * KIB)

@@ -15,7 +15,8 @@ Modules: ``s3`` (locations, the one client factory, transfer tuning),
 ``credentials`` (endpoint and keys per target), ``remote`` (listing, the remote
 manifest), ``plan`` (what to send), ``upload`` / ``sync`` (sending, verifying),
 ``pull`` (the way back), ``progress``, ``parallel`` (thread pools that stop cleanly),
-``errors`` (botocore errors as stager's);
+``errors`` (botocore errors as stager's), ``fastput`` / ``sigv4`` (small PUTs without
+botocore's per-request cost);
 ``volume`` keeps datasets on Block Storage volumes instead.
 
 Names are imported on first use, so ``import stager.storage`` does not load boto3.

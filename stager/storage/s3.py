@@ -12,18 +12,28 @@ Linode Object Storage:
 
 Path-style addressing is used everywhere: Linode accepts it, bucket names with
 dots keep working over TLS, and the local emulator understands nothing else.
+
+A client made here for an explicit endpoint also gets a :class:`PutSender`
+(``put_sender(client)``): the same endpoint, keys, region, timeouts, retries
+and CA bundle, for small PutObject requests without botocore's per-request
+CPU (see ``fastput.py``).
 """
 
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from stager.errors import UsageError
 
+if TYPE_CHECKING:
+    from stager.storage.fastput import PutSender
+
 __all__ = [
     "MAX_PARTS", "MAX_PART_SIZE", "MAX_SINGLE_PUT", "MIN_PART_SIZE", "MULTIPART_CHUNKSIZE", "MULTIPART_THRESHOLD",
-    "S3Location", "S3Settings", "make_client", "transfer_config",
+    "S3Location", "S3Settings", "make_client", "put_sender", "transfer_config",
 ]
 
 MIB = 1024 * 1024
@@ -42,7 +52,7 @@ MULTIPART_THRESHOLD = 8 * MIB
 MULTIPART_CHUNKSIZE = 16 * MIB
 TRANSFER_CONCURRENCY = 10  # parts in flight at once; more did not go faster against one endpoint, only busier
 DEFAULT_MAX_POOL = 32  # HTTP connections per client: the small-file upload threads share them
-DEFAULT_RETRIES = 5  # attempts per request, in botocore's "standard" mode (backoff with jitter)
+DEFAULT_RETRIES = 5  # retries after a request's first try, in botocore's "standard" mode (backoff with jitter)
 # botocore sends every upload body with "Expect: 100-continue", so each PUT waits a
 # round trip for permission before sending. For a body this small the wait costs
 # more than sending it outright (and an endpoint that refuses reads it anyway),
@@ -50,6 +60,9 @@ DEFAULT_RETRIES = 5  # attempts per request, in botocore's "standard" mode (back
 # go outright at any size: CreateMultipartUpload has already shown that the keys
 # may write there, which is all the asking would find out.
 SEND_OUTRIGHT_UP_TO = 1 * MIB
+
+# The PutSender of each client make_client made, for as long as the client lives.
+_put_senders: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_LIKE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
@@ -150,7 +163,7 @@ def make_client(settings: S3Settings, *, max_pool: int = DEFAULT_MAX_POOL, retri
     """A boto3 S3 client for ``settings``; the only way stager makes one.
 
     ``max_pool`` bounds the HTTP connections (and so the useful upload threads);
-    ``retries`` is botocore's attempts per request, throttling and 5xx included.
+    ``retries`` is botocore's retries after a first try, throttling and 5xx included.
     A private boto3 session is used, so the keys given win over any profile,
     environment variable or ``~/.aws`` file; explicit configuration here also wins
     over ``AWS_REQUEST_CHECKSUM_CALCULATION`` and friends.
@@ -176,7 +189,45 @@ def make_client(settings: S3Settings, *, max_pool: int = DEFAULT_MAX_POOL, retri
     # On "before-call.s3" itself, last: botocore adds the header in a handler there, and
     # handlers of a more specific event name would run before it.
     client.meta.events.register_last("before-call.s3", _send_bodies_outright, unique_id="stager-send-bodies-outright")
+    sender = _lean_sender(settings, client, core, retries=retries, max_pool=max_pool)
+    if sender is not None:
+        _put_senders[client] = sender
     return client
+
+
+def put_sender(client) -> PutSender | None:
+    """The :class:`PutSender` that ``make_client`` gave ``client``; None for any other client, or when
+    the endpoint is AWS's own or reached through a proxy (botocore then sends every request)."""
+    return _put_senders.get(client)
+
+
+def _lean_sender(settings: S3Settings, client, core, *, retries: int, max_pool: int) -> PutSender | None:
+    """A PutSender that reaches what ``client`` reaches, as botocore would: same TLS trust, same tries."""
+    import os
+    import sys
+
+    from botocore.httpsession import get_cert_path
+    from botocore.utils import get_environ_proxies
+
+    import stager
+    from stager.storage.fastput import PutSender, PutTarget
+
+    endpoint = client.meta.endpoint_url
+    if settings.endpoint_url is None or get_environ_proxies(endpoint).get(endpoint.partition(":")[0]):
+        return None
+    config = client.meta.config
+    # botocore's order: the ca_bundle setting (AWS_CA_BUNDLE, profile), then
+    # REQUESTS_CA_BUNDLE, then its own default bundle.
+    verify = core.get_config_variable("ca_bundle") or os.environ.get("REQUESTS_CA_BUNDLE") or True
+    target = PutTarget(
+        endpoint_url=endpoint, region=client.meta.region_name, access_key=settings.access_key,
+        secret_key=settings.secret_key, connect_timeout=config.connect_timeout, read_timeout=config.read_timeout,
+        attempts=retries + 1,  # botocore's max_attempts counts the retries, after the first try
+        ca_bundle=get_cert_path(verify), user_agent=f"stager/{stager.__version__} Python/{sys.version.split()[0]}")
+    try:
+        return PutSender(target, max_idle=max_pool)
+    except ValueError:
+        return None  # an endpoint botocore took but PutSender does not: botocore sends everything
 
 
 def _parse_timestamp(value):

@@ -6,7 +6,11 @@ manifest was made never reaches the bucket under a hash it does not have:
 
 - a file below the multipart threshold is read into memory, hashed, then sent
   in one PutObject from a pool of threads (one per pooled connection): the
-  bytes sent are the bytes hashed;
+  bytes sent are the bytes hashed. Up to ``SEND_OUTRIGHT_UP_TO`` (1 MiB) the
+  PUT goes through the client's ``PutSender`` (``fastput.py``: signed here,
+  botocore's per-request CPU spared, the manifest's sha256 as the payload hash
+  the endpoint checks); larger ones, and every PUT of a client ``make_client``
+  did not make, go through botocore;
 - a larger file is hashed first (or, given the hash cache the manifest was made
   with, taken from it while its size, mtime and inode are unchanged), then sent
   by s3transfer (the classic client) in parallel parts; a hook refuses
@@ -37,7 +41,7 @@ from stager.storage.errors import s3_call
 from stager.storage.parallel import parallel_map
 from stager.storage.progress import TransferProgress
 from stager.storage.remote import SHA256_METADATA
-from stager.storage.s3 import S3Location, pool_size
+from stager.storage.s3 import SEND_OUTRIGHT_UP_TO, S3Location, pool_size, put_sender
 
 __all__ = ["FileChanged", "Uploader", "abort_unfinished_uploads", "delete_objects"]
 
@@ -142,9 +146,14 @@ class Uploader:
 
     def _send_small(self, entries: list[FileEntry]) -> None:
         # A failure or Ctrl-C drops the files not started; PUTs in flight finish, atomically.
-        parallel_map(self._put, entries, threads=pool_size(self.client), name="stager-put")
+        sender = put_sender(self.client)
+        try:
+            parallel_map(lambda e: self._put(e, sender), entries, threads=pool_size(self.client), name="stager-put")
+        finally:
+            if sender is not None:
+                sender.close()  # its idle connections; a later sync opens its own
 
-    def _put(self, entry: FileEntry) -> None:
+    def _put(self, entry: FileEntry, sender) -> None:
         path = self.root / entry.path
         try:
             data = path.read_bytes()
@@ -152,13 +161,18 @@ class Uploader:
             raise UsageError(f"{path}: cannot read ({exc.strerror or exc})") from None
         if len(data) != entry.size or hashlib.sha256(data).hexdigest() != entry.sha256:
             raise FileChanged(path)
-        key = self.location.key(entry.path)
-        answer = s3_call(lambda: self.client.put_object(Bucket=self.location.bucket, Key=key, Body=data,
-                                                        Metadata={SHA256_METADATA: entry.sha256}),
-                         action="uploading", where=f"s3://{self.location.bucket}/{key}",
-                         endpoint=self.client.meta.endpoint_url, bucket=self.location.bucket)
+        bucket, key = self.location.bucket, self.location.key(entry.path)
+        metadata = {SHA256_METADATA: entry.sha256}
+        if sender is not None and len(data) <= SEND_OUTRIGHT_UP_TO:
+            def send() -> str:
+                return sender.put(bucket, key, data, entry.sha256, metadata)
+        else:
+            def send() -> str:
+                return self.client.put_object(Bucket=bucket, Key=key, Body=data, Metadata=metadata).get("ETag")
+        etag = s3_call(send, action="uploading", where=f"s3://{bucket}/{key}", endpoint=self.client.meta.endpoint_url,
+                       bucket=bucket)
         with self._lock:
-            self.etags[entry.path] = str(answer.get("ETag") or "").strip('"')
+            self.etags[entry.path] = str(etag or "").strip('"')
         self.progress.advance(entry.size, files=1)
 
     # -- large files: multipart through s3transfer ---------------------------------------------

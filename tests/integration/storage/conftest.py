@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import collections
+import threading
 from pathlib import Path
 
 import pytest
 from storage_testdata import small_files, write_files
 
-from stager.storage.s3 import S3Location, S3Settings, make_client
+from stager.storage.s3 import S3Location, S3Settings, make_client, put_sender
 
 BUCKET = "stager-sync"
 
@@ -42,17 +43,35 @@ def location(bucket) -> S3Location:
 
 
 class RequestLog:
-    """Counts the S3 operations a client sends (botocore's ``before-send`` event: what really goes on the wire)."""
+    """Counts the S3 operations a client sends, as they go on the wire (every attempt).
+
+    Two sources: botocore's ``before-send`` event, and the ``on_send`` hook of the
+    client's PutSender, which sends small PUTs without botocore. ``lean`` counts the
+    latter alone. Requests come from many threads at once.
+    """
 
     def __init__(self, client) -> None:
         self.counts: collections.Counter = collections.Counter()
+        self.lean: collections.Counter = collections.Counter()
+        self._lock = threading.Lock()
         client.meta.events.register("before-send.s3", self._count, unique_id="storage-test-request-log")
+        sender = put_sender(client)
+        if sender is not None:
+            sender.on_send.append(self._count_lean)
 
     def _count(self, event_name: str, **kwargs) -> None:
-        self.counts[event_name.rsplit(".", 1)[-1]] += 1
+        with self._lock:
+            self.counts[event_name.rsplit(".", 1)[-1]] += 1
+
+    def _count_lean(self, request) -> None:
+        with self._lock:
+            self.counts[request.operation] += 1
+            self.lean[request.operation] += 1
 
     def reset(self) -> None:
-        self.counts.clear()
+        with self._lock:
+            self.counts.clear()
+            self.lean.clear()
 
     def __getitem__(self, operation: str) -> int:
         return self.counts[operation]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import threading
 
 import pytest
 from storage_testdata import manifest_of, random_bytes, small_files, write_files
 
 from stager.errors import Interrupted, JobFailed
 from stager.storage.remote import MANIFEST_KEY
-from stager.storage.s3 import MIB, transfer_config
+from stager.storage.s3 import MIB, put_sender, transfer_config
 from stager.storage.sync import sync_dataset
 
 SMALL_PARTS = transfer_config(multipart_threshold=6 * MIB, multipart_chunksize=5 * MIB)
@@ -22,15 +23,26 @@ def quiet(_line: str) -> None:
 
 
 def interrupt_after(client, operation: str, count: int) -> None:
-    """Press Ctrl-C (a real SIGINT to this process) once ``count`` ``operation`` calls have been answered."""
+    """Press Ctrl-C (a real SIGINT to this process) once ``count`` ``operation`` calls have been answered.
+
+    Answers come through botocore (``after-call``) or, for small PUTs, the client's PutSender (``on_answer``).
+    """
     answered = []
+    lock = threading.Lock()
 
     def hook(**kwargs) -> None:
-        answered.append(1)
-        if len(answered) == count:
-            os.kill(os.getpid(), signal.SIGINT)
+        with lock:
+            answered.append(1)
+            if len(answered) == count:
+                os.kill(os.getpid(), signal.SIGINT)
 
     client.meta.events.register(f"after-call.s3.{operation}", hook, unique_id="storage-test-interrupt")
+    put_sender(client).on_answer.append(lambda request, status: hook() if request.operation == operation else None)
+
+
+def stop_interrupting(client, operation: str) -> None:
+    client.meta.events.unregister(f"after-call.s3.{operation}", unique_id="storage-test-interrupt")
+    put_sender(client).on_answer.clear()
 
 
 def unfinished_uploads(client, location) -> list:
@@ -119,7 +131,7 @@ def test_an_interrupted_sync_resumes_without_sending_finished_files_again(tmp_pa
     with pytest.raises(Interrupted, match="interrupted after sending .* of 120 files"):
         sync_dataset(root, manifest, location, client, say=quiet)
 
-    client.meta.events.unregister("after-call.s3.PutObject", unique_id="storage-test-interrupt")
+    stop_interrupting(client, "PutObject")
     landed = objects(client, location)
     assert MANIFEST_KEY not in landed  # not complete, so not recorded as synced
     assert 5 <= len(landed) < 120
@@ -146,7 +158,7 @@ def test_ctrl_c_during_a_multipart_upload_aborts_it_and_the_next_sync_finishes(t
     with pytest.raises(Interrupted):
         sync_dataset(root, manifest, location, client, config=SMALL_PARTS, say=quiet)
 
-    client.meta.events.unregister("after-call.s3.UploadPart", unique_id="storage-test-interrupt")
+    stop_interrupting(client, "UploadPart")
     assert requests_sent["CreateMultipartUpload"] >= 1
     assert unfinished_uploads(client, location) == []  # every started upload was aborted or completed
     for sha256 in objects(client, location).values():  # anything there is complete

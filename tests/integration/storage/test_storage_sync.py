@@ -36,6 +36,7 @@ def test_first_sync_sends_every_file_with_its_sha256_and_records_the_manifest(da
     assert (result.skipped, result.deleted, result.verified, result.dry_run) == (0, [], 24, False)
     assert result.bytes_sent == manifest.total_bytes
     assert requests_sent["PutObject"] == 24 + 1  # the files, then the remote manifest
+    assert requests_sent.lean["PutObject"] == 24  # small files: signed and sent by stager's PutSender
     assert requests_sent["HeadObject"] == 0
     objects = stored(client, location)
     for entry in manifest.files:
@@ -160,15 +161,19 @@ def test_a_file_changed_after_its_manifest_was_made_is_refused(dataset, client, 
 def test_small_files_and_parts_are_sent_outright_and_other_bodies_ask_first(tmp_path, client, location):
     from storage_testdata import random_bytes
 
-    from stager.storage.s3 import MIB
+    from stager.storage.s3 import MIB, put_sender
 
     expect_headers = {}
 
-    def note(request, event_name, **kwargs):
+    def note(request, event_name, **kwargs):  # botocore's requests
         name = request.url.split("?")[0].rsplit("/", 1)[-1]
         expect_headers[(event_name.rsplit(".", 1)[-1], name)] = request.headers.get("Expect")
 
+    def note_lean(request):  # the small PUTs stager signs itself
+        expect_headers[(request.operation, request.url.rsplit("/", 1)[-1])] = request.headers.get("expect")
+
     client.meta.events.register("before-send.s3", note, unique_id="storage-test-expect")
+    put_sender(client).on_send.append(note_lean)
     root = tmp_path / "data"
     write_files(root, {"small.bin": b"s" * 1000, "medium.bin": random_bytes(2 * MIB),
                        "large.bin": random_bytes(9 * MIB)})
