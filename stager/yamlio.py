@@ -35,6 +35,20 @@ class YamlDoc:
     def error(self, field_path: str, problem: str, hint: str | None = None) -> ConfigError:
         return ConfigError(problem, file=self.path, line=self.line_of(field_path), field=field_path, hint=hint)
 
+    def check_keys(self, mapping: dict, where: str, allowed: tuple[str, ...]) -> None:
+        """Refuse the first key of ``mapping`` (written at ``where``) that is not in ``allowed``.
+
+        Raises:
+            ConfigError: located at the unknown key, with the closest allowed key as a hint.
+        """
+        from stager.suggest import did_you_mean
+
+        for key in mapping:
+            if key not in allowed:
+                dotted = f"{where}.{key}" if where else str(key)
+                hint = did_you_mean(str(key), allowed) or "allowed here: " + ", ".join(allowed)
+                raise self.error(dotted, f"unknown key `{key}`", hint=hint)
+
 
 def kind_of(value: Any) -> str:
     """How an error names a value of the wrong type: "a list", "a string ('x')", "nothing"."""

@@ -28,7 +28,6 @@ from pathlib import Path, PurePosixPath
 
 from stager import yamlio
 from stager.errors import ConfigError
-from stager.suggest import did_you_mean
 from stager.yamlio import YamlDoc, kind_of
 
 __all__ = ["PipSpec", "Recipe", "RecipeFile", "Timeouts", "load_recipe"]
@@ -249,11 +248,7 @@ class _Checker:
     # -- typed getters ------------------------------------------------------------
 
     def _keys(self, mapping: dict, where: str, allowed: tuple[str, ...]) -> None:
-        for key in mapping:
-            if key not in allowed:
-                dotted = f"{where}.{key}" if where else str(key)
-                hint = did_you_mean(str(key), allowed) or "allowed here: " + ", ".join(allowed)
-                raise self.doc.error(dotted, f"unknown key `{key}`", hint=hint)
+        self.doc.check_keys(mapping, where, allowed)
 
     def _mapping(self, data: dict, key: str) -> dict:
         value = data[key]

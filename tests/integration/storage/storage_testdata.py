@@ -36,3 +36,17 @@ def random_bytes(size: int) -> bytes:
 
 def entry_for(path: str, body: bytes) -> FileEntry:
     return FileEntry(path, len(body), hashlib.sha256(body).hexdigest())
+
+
+def quiet(_line: str) -> None:
+    """A `say` that prints nothing."""
+
+
+def assert_one_line_without(error: BaseException, *secrets: str) -> None:
+    """The error is one non-empty line, and no secret shows in it or its repr."""
+    text = str(error)
+    assert "\n" not in text and text
+    for secret in secrets:
+        assert secret not in text and secret not in repr(error)
+    # botocore's exceptions hold the request (with its signed headers): never chained
+    assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__)

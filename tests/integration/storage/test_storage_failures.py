@@ -5,24 +5,12 @@ from __future__ import annotations
 import socket
 
 import pytest
-from storage_testdata import manifest_of
+from storage_testdata import assert_one_line_without, manifest_of, quiet
 
 from stager.errors import JobFailed, UsageError
 from stager.storage.pull import pull_dataset
 from stager.storage.s3 import S3Location, S3Settings, make_client, transfer_config
 from stager.storage.sync import sync_dataset
-
-
-def quiet(_line: str) -> None:
-    pass
-
-
-def assert_one_line_without(error: BaseException, *secrets: str) -> None:
-    text = str(error)
-    assert "\n" not in text and text
-    for secret in secrets:
-        assert secret not in text and secret not in repr(error)
-    assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__)
 
 
 def test_every_client_sends_checksums_only_when_required_and_transfers_use_the_classic_client(client):

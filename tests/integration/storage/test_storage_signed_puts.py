@@ -8,7 +8,7 @@ import ipaddress
 import ssl
 
 import pytest
-from storage_testdata import manifest_of, write_files
+from storage_testdata import assert_one_line_without, manifest_of, quiet, write_files
 
 from stager.errors import JobFailed, UsageError
 from stager.storage.errors import s3_call
@@ -26,18 +26,6 @@ AWKWARD = {
     "brackets[1](2)!$'@.bin": b"brackets",
     "percent%20not-a-space.bin": b"percent",
 }
-
-
-def quiet(_line: str) -> None:
-    pass
-
-
-def assert_one_line_without(error: BaseException, *secrets: str) -> None:
-    text = str(error)
-    assert "\n" not in text and text
-    for secret in secrets:
-        assert secret not in text and secret not in repr(error)
-    assert error.__cause__ is None
 
 
 def upload(client, root, location, entries) -> dict[str, str]:
