@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from stager.cloud import CloudError, CloudTarget, ImageInfo, InstanceSpec, resource_label, stager_tags
+from stager.cloud.teardown import delete_instance_surely
 from stager.errors import Interrupted, JobFailed, StagerError
 from stager.image.fingerprint import fingerprint, hash_tag
 from stager.image.layout import InstanceLayout
@@ -35,7 +36,6 @@ __all__ = ["MAX_IMAGE_BYTES", "BuildFailed", "BuildResult", "ImageBuilder"]
 
 MAX_IMAGE_BYTES = 6 * 1024**3  # Linode's limit for one custom image
 _SHUTDOWN_TIMEOUT = 300.0
-_DELETE_ATTEMPTS = 3
 
 
 class BuildFailed(JobFailed):
@@ -221,23 +221,8 @@ class ImageBuilder:
                 self.cloud.delete_image(unfinished_image)
             except CloudError as exc:
                 self.say(f"could not delete the unfinished image {unfinished_image}: {exc}")
-        for attempt in range(1, _DELETE_ATTEMPTS + 1):
-            try:
-                if instance_id is None:
-                    found = self.cloud.find_instance(label)
-                    if found is None:
-                        return True
-                    instance_id = found.id
-                self.cloud.delete_instance(instance_id)
-                self.say(f"builder instance {instance_id} deleted")
-                return True
-            except CloudError as exc:
-                self.say(f"deleting the builder failed (attempt {attempt} of {_DELETE_ATTEMPTS}): {exc}")
-                time.sleep(min(2.0**attempt, 10.0))
-        what = f"instance {instance_id}" if instance_id else f"the instance labelled {label}"
-        self.say(f"the builder could not be deleted. Delete {what} yourself (`linode-cli linodes delete "
-                 f"{instance_id or '<id>'}`, or in Cloud Manager): it is billed until deleted")
-        return False
+        return delete_instance_surely(self.cloud, label=label, instance_id=instance_id, role="builder",
+                                      say=self.say)
 
     def _finish(self, record: BuildRecord, started: float, status: str, *, image: ImageInfo | None = None,
                 error: str | None = None) -> None:

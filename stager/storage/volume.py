@@ -45,6 +45,7 @@ from pathlib import Path
 
 from stager.cloud import CloudError, CloudTarget, InstanceSpec, VolumeInfo, resource_label
 from stager.cloud.tags import RUN_PREFIX, STAGER_TAG, stager_tags
+from stager.cloud.teardown import delete_instance_surely
 from stager.data.hashcache import sha256_file
 from stager.data.manifest import FileEntry, Manifest
 from stager.errors import Interrupted, JobFailed, UsageError
@@ -66,7 +67,6 @@ _BATCH_BYTES = 1 * GIB  # and at most this much data, so an interruption loses l
 _ATTACH_TIMEOUT = 300.0
 _COMMAND_TIMEOUT = 600.0  # formatting a large volume; hashing a batch
 _SCRIPT_LIMIT = 64 * 1024  # characters per command line of paths
-_DELETE_ATTEMPTS = 3
 _MISSING = "missing"
 _VOLUME_LABEL = re.compile(r"^[A-Za-z](?:(?!--|__)[A-Za-z0-9_-]){0,31}$")
 
@@ -374,22 +374,8 @@ class _VolumeSync:
                 self.say(f"volume {self.label} detached")
         except CloudError as exc:  # deleting the instance detaches it too
             self.say(f"detaching volume {self.label} failed ({exc}); deleting the instance frees it")
-        for attempt in range(1, _DELETE_ATTEMPTS + 1):
-            try:
-                if instance_id is None:
-                    found = self.cloud.find_instance(label)
-                    if found is None:
-                        return
-                    instance_id = found.id
-                self.cloud.delete_instance(instance_id)
-                self.say(f"staging instance {instance_id} deleted")
-                return
-            except CloudError as exc:
-                self.say(f"deleting the staging instance failed (attempt {attempt} of {_DELETE_ATTEMPTS}): {exc}")
-                time.sleep(min(2.0**attempt, 10.0))
-        what = f"instance {instance_id}" if instance_id else f"the instance labelled {label}"
-        self.say(f"the staging instance could not be deleted. Delete {what} yourself (`linode-cli linodes "
-                 f"delete {instance_id or '<id>'}`, or in Cloud Manager): it is billed until deleted")
+        delete_instance_surely(self.cloud, label=label, instance_id=instance_id, role="staging instance",
+                               say=self.say)
 
 
 def _mount_script(label: str, mount: str) -> str:
