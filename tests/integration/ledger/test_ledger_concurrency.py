@@ -32,8 +32,11 @@ def _writer(path: str, worker: int, ready, go) -> None:
             time.sleep(0.001)
 
 
-def test_two_processes_append_concurrently(tmp_path):
-    path = tmp_path / "ledger.sqlite"  # not created yet: both processes race to migrate it
+def _race(path: Path) -> int:
+    """Two writer processes on a ledger not created yet (both race to migrate it).
+
+    Checks every row and chain; returns how often the writers took turns.
+    """
     context = multiprocessing.get_context("spawn")
     ready, go = context.Barrier(3), context.Barrier(3)
     workers = [context.Process(target=_writer, args=(str(path), n, ready, go)) for n in range(2)]
@@ -58,10 +61,19 @@ def test_two_processes_append_concurrently(tmp_path):
         assert ledger.verify_chain("r-shared") == []
         workers = [e.data["worker"] for e in shared.events]
         switches = sum(a != b for a, b in zip(workers, workers[1:], strict=False))
-        assert switches > 2, "the two writers never overlapped"
     with sqlite3.connect(path) as conn:
         applied = [row[0] for row in conn.execute("SELECT number FROM migrations ORDER BY number")]
     assert applied == list(range(1, LEDGER_MIGRATIONS.latest + 1))
+    return switches
+
+
+def test_two_processes_append_concurrently(tmp_path):
+    # On a loaded machine one writer may finish before the other is scheduled; the
+    # checks hold either way, but the race is only exercised when they took turns.
+    for attempt in range(3):
+        if _race(tmp_path / f"ledger-{attempt}.sqlite") > 2:
+            return
+    raise AssertionError("in three tries the two writers never overlapped")
 
 
 def test_threads_share_one_ledger(tmp_path):
