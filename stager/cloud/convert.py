@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from stager.cloud.types import ImageInfo, InstanceInfo, PlanInfo, VolumeInfo
 
 # Linode hands out private IPv4 addresses from 192.168.128.0/17.
-_PRIVATE = ipaddress.ip_network("192.168.128.0/17")
+PRIVATE_NETWORK = ipaddress.ip_network("192.168.128.0/17")
 
 
 def raw_json(obj) -> dict:
@@ -50,7 +50,7 @@ def parse_time(value) -> datetime | None:
 
 def _is_private(address: str) -> bool:
     try:
-        return ipaddress.ip_address(address) in _PRIVATE
+        return ipaddress.ip_address(address) in PRIVATE_NETWORK
     except ValueError:
         return False
 

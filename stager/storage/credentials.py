@@ -142,6 +142,9 @@ def _keys_from_file(home: Path) -> tuple[str, str] | None:
     return section["access_key"], section["secret_key"]
 
 
+LINODE_OBJECTS_DOMAIN = "linodeobjects.com"  # Object Storage hosts are <cluster>.<this>
+
+
 def bucket_endpoint(cloud, bucket: str) -> tuple[str, str]:
     """The S3 endpoint URL and signing region of ``bucket``, from the Linode API; ``cloud`` is a ``LinodeCloud``.
 
@@ -159,7 +162,7 @@ def bucket_endpoint(cloud, bucket: str) -> tuple[str, str]:
         raise UsageError(f"bucket {bucket} is not in this Linode account: create it (Cloud Manager > Object "
                          "Storage, or `linode-cli obj mb`) or check the name")
     cluster = getattr(found, "cluster", None) or ""
-    host = getattr(found, "s3_endpoint", None) or (f"{cluster}.linodeobjects.com" if cluster else "")
+    host = getattr(found, "s3_endpoint", None) or (f"{cluster}.{LINODE_OBJECTS_DOMAIN}" if cluster else "")
     if not host:
         raise UsageError(f"bucket {bucket}: Linode gave no endpoint for it; pass --endpoint-url")
     if "://" in host:

@@ -82,23 +82,23 @@ def test_an_endpoint_url_takes_keys_from_the_private_credentials_file(tmp_path, 
     path = tmp_path / "credentials.yaml"
     path.write_text("object_storage:\n  access_key: AKFROMFILE\n  secret_key: very-secret-value\n")
     path.chmod(0o600)
-    settings, close = resolve_settings("linode", here, endpoint_url="https://us-ord-1.linodeobjects.com",
+    settings, close = resolve_settings("linode", here, endpoint_url="https://us-ord-1.objects.localhost",
                                        home=tmp_path)
     close()
-    assert settings.endpoint_url == "https://us-ord-1.linodeobjects.com"
+    assert settings.endpoint_url == "https://us-ord-1.objects.localhost"
     assert (settings.access_key, settings.secret_key) == ("AKFROMFILE", "very-secret-value")
 
     path.chmod(0o644)
     with pytest.raises(UsageError, match="chmod 600"):
-        resolve_settings("linode", here, endpoint_url="https://us-ord-1.linodeobjects.com", home=tmp_path)
+        resolve_settings("linode", here, endpoint_url="https://us-ord-1.objects.localhost", home=tmp_path)
     path.chmod(0o600)
     path.write_text("object_storage: [very-secret-value\n")
     with pytest.raises(UsageError, match="not valid YAML") as caught:
-        resolve_settings("linode", here, endpoint_url="https://us-ord-1.linodeobjects.com", home=tmp_path)
+        resolve_settings("linode", here, endpoint_url="https://us-ord-1.objects.localhost", home=tmp_path)
     assert "very-secret-value" not in str(caught.value)
     path.write_text("object_storage:\n  access_key: only-half\n")
     with pytest.raises(UsageError, match="expected `object_storage"):
-        resolve_settings("linode", here, endpoint_url="https://us-ord-1.linodeobjects.com", home=tmp_path)
+        resolve_settings("linode", here, endpoint_url="https://us-ord-1.objects.localhost", home=tmp_path)
 
 
 def test_bad_endpoints_targets_and_missing_keys_are_usage_errors(tmp_path, here, no_key_variables, monkeypatch):

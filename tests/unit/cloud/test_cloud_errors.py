@@ -8,7 +8,7 @@ from linode_api4 import ApiError
 
 from stager.cloud.api import ApiFailure, translate
 from stager.cloud.catalogue import rank_alternatives
-from stager.cloud.convert import instance_info, plan_info
+from stager.cloud.convert import PRIVATE_NETWORK, instance_info, plan_info
 from stager.cloud.errors import (
     CapacityError,
     CloudError,
@@ -83,12 +83,13 @@ def test_401_and_403_say_how_to_fix_the_token():
 
 
 def test_instance_json_becomes_neutral_info():
+    private = str(PRIVATE_NETWORK.network_address + 261)  # an address from Linode's private range, listed first
     info = instance_info({"id": 5, "label": "a-b", "status": "running", "type": "g6-nanode-1", "region": "us-east",
-                          "image": "linode/debian12", "ipv4": ["192.168.130.5", "127.9.0.5"], "ssh_port": 2222,
+                          "image": "linode/debian12", "ipv4": [private, "127.9.0.5"], "ssh_port": 2222,
                           "tags": ["stager"], "created": "2026-01-02T03:04:05"})
-    assert (info.ipv4, info.private_ipv4, info.ssh_port) == ("127.9.0.5", "192.168.130.5", 2222)
+    assert (info.ipv4, info.private_ipv4, info.ssh_port) == ("127.9.0.5", private, 2222)
     assert info.created == datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-    plain = instance_info({"id": 6, "ipv4": ["203.0.113.9"], "image": None, "created": None})
+    plain = instance_info({"id": 6, "ipv4": ["127.0.113.9"], "image": None, "created": None})
     assert (plain.ssh_port, plain.private_ipv4, plain.image, plain.created) == (22, None, None, None)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from stager.storage.credentials import bucket_endpoint
+from stager.storage.credentials import LINODE_OBJECTS_DOMAIN, bucket_endpoint
 
 
 class FakeCloud:
@@ -19,10 +19,10 @@ class FakeCloud:
 
 def test_linodes_bare_host_becomes_an_https_endpoint():
     cloud = FakeCloud([SimpleNamespace(label="other", cluster="eu-central-1", s3_endpoint=None),
-                       SimpleNamespace(label="data", cluster="us-iad-1", s3_endpoint="us-iad-10.linodeobjects.com")])
-    assert bucket_endpoint(cloud, "data") == ("https://us-iad-10.linodeobjects.com", "us-iad-10")
+                       SimpleNamespace(label="data", cluster="us-iad-1", s3_endpoint="us-iad-10.objects.localhost")])
+    assert bucket_endpoint(cloud, "data") == ("https://us-iad-10.objects.localhost", "us-iad-10")
 
 
 def test_without_s3_endpoint_the_cluster_names_the_host():
     cloud = FakeCloud([SimpleNamespace(label="data", cluster="us-east-1", s3_endpoint=None)])
-    assert bucket_endpoint(cloud, "data") == ("https://us-east-1.linodeobjects.com", "us-east-1")
+    assert bucket_endpoint(cloud, "data") == (f"https://us-east-1.{LINODE_OBJECTS_DOMAIN}", "us-east-1")

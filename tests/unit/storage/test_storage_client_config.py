@@ -7,7 +7,7 @@ import pytest
 from stager.errors import UsageError
 from stager.storage.s3 import MIB, S3Settings, make_client, transfer_config
 
-SETTINGS = S3Settings("https://us-east-1.linodeobjects.com", "us-east-1", "AKEXAMPLE", "secret-value-" + "s" * 27)
+SETTINGS = S3Settings("https://us-east-1.objects.localhost", "us-east-1", "AKEXAMPLE", "secret-value-" + "s" * 27)
 
 
 def test_make_client_sends_checksums_only_when_required():
@@ -16,7 +16,7 @@ def test_make_client_sends_checksums_only_when_required():
     assert config.request_checksum_calculation == "when_required"
     assert config.response_checksum_validation == "when_required"
     assert config.max_pool_connections == 48 and config.retries["mode"] == "standard"
-    assert client.meta.endpoint_url == "https://us-east-1.linodeobjects.com"
+    assert client.meta.endpoint_url == "https://us-east-1.objects.localhost"
     assert client.meta.region_name == "us-east-1"
 
 

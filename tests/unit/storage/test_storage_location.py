@@ -22,14 +22,14 @@ def test_valid_urls(url, bucket, prefix):
 
 @pytest.mark.parametrize("url, problem", [
     ("stager-data/mnist", "not an S3 URL"),
-    ("https://stager-data.us-east-1.linodeobjects.com/x", "not an S3 URL"),
+    ("https://stager-data.us-east-1.objects.localhost/x", "not an S3 URL"),
     ("s3:/stager-data", "not an S3 URL"),
     ("s3://", "names no bucket"),
     ("s3:///mnist", "names no bucket"),
     ("s3://Stager_Data/x", "not a valid bucket name"),
     ("s3://ab/x", "not a valid bucket name"),
     ("s3://a..b/x", "not a valid bucket name"),
-    ("s3://192.168.1.1/x", "not a valid bucket name"),
+    ("s3://127.0.0.1/x", "not a valid bucket name"),
     ("s3://bucket-x/a//b", "empty, '.' or '..' segment"),
     ("s3://bucket-x/a/../b", "empty, '.' or '..' segment"),
     ("s3://bucket-x/.stager", "may not start with a dot"),

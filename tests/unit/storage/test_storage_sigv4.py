@@ -42,7 +42,7 @@ def test_amz_date_is_sigv4s_basic_iso8601_in_utc():
 @pytest.mark.parametrize("key", KEYS)
 @pytest.mark.parametrize("endpoint, host, region", [
     ("http://127.0.0.1:9000", "127.0.0.1:9000", "us-east-1"),
-    ("https://us-ord-1.linodeobjects.com", "us-ord-1.linodeobjects.com", "us-ord-1"),
+    ("https://us-ord-1.objects.localhost", "us-ord-1.objects.localhost", "us-ord-1"),
 ])
 def test_a_put_is_signed_as_botocore_signs_it(frozen, key, endpoint, host, region):
     body = b"some bytes of a dataset file\n" * 10
@@ -111,7 +111,7 @@ def captured_botocore_put(client, bucket: str, key: str, body: bytes, metadata: 
     return seen[0]
 
 
-@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:9000", "https://us-ord-1.linodeobjects.com",
+@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:9000", "https://us-ord-1.objects.localhost",
                                       "http://[::1]:9000", "http://127.0.0.1:9000/under/a/path"])
 def test_the_small_put_is_the_request_make_clients_botocore_client_sends(frozen, endpoint):
     client = make_client(S3Settings(endpoint, "us-ord-1", ACCESS, SECRET))
@@ -150,7 +150,7 @@ def test_a_small_put_sends_no_checksum_linode_rejects_and_does_not_ask_to_contin
 def test_clients_without_an_endpoint_or_behind_a_proxy_leave_puts_to_botocore(monkeypatch):
     assert put_sender(make_client(S3Settings(None, "us-east-1", ACCESS, SECRET))) is None
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.com:3128")
-    assert put_sender(make_client(S3Settings("https://us-ord-1.linodeobjects.com", "us-ord-1", ACCESS,
+    assert put_sender(make_client(S3Settings("https://us-ord-1.objects.localhost", "us-ord-1", ACCESS,
                                              SECRET))) is None
     assert put_sender(make_client(S3Settings("http://127.0.0.1:9000", "us-east-1", ACCESS, SECRET))) is not None
 
@@ -159,10 +159,10 @@ def test_the_sender_takes_the_clients_timeouts_tries_and_ca_bundle(monkeypatch, 
     bundle = tmp_path / "ca.pem"
     bundle.write_text("")
     monkeypatch.setenv("AWS_CA_BUNDLE", str(bundle))
-    client = make_client(S3Settings("https://us-ord-1.linodeobjects.com", "us-ord-1", ACCESS, SECRET), retries=3,
+    client = make_client(S3Settings("https://us-ord-1.objects.localhost", "us-ord-1", ACCESS, SECRET), retries=3,
                          connect_timeout=4, read_timeout=50)
     target = put_sender(client).target
     assert (target.connect_timeout, target.read_timeout, target.attempts) == (4, 50, 4)
     assert target.ca_bundle == str(bundle) == client._endpoint.http_session._verify
-    assert (target.endpoint_url, target.region) == ("https://us-ord-1.linodeobjects.com", "us-ord-1")
+    assert (target.endpoint_url, target.region) == ("https://us-ord-1.objects.localhost", "us-ord-1")
     assert SECRET not in repr(target) and ACCESS not in repr(target) and SECRET not in repr(put_sender(client))
