@@ -63,8 +63,8 @@ DEFAULT_AWSCLI = Path(os.environ.get("AWSCLI_VENV") or
 
 def run_stager(root: str, url: str, cache: str) -> None:
     """What ``stager data sync ROOT URL --endpoint-url ...`` does, minus the CLI: scan (cached), then sync."""
-    from stager.data.hashcache import HashCache
-    from stager.data.manifest import new_manifest, scan_files
+    from stager.storage.hashcache import HashCache
+    from stager.storage.manifest import new_manifest, scan_files
     from stager.storage.s3 import S3Location, S3Settings, make_client
     from stager.storage.sync import sync_dataset
 
@@ -224,8 +224,8 @@ class Bench:
 
     @staticmethod
     def _scan(root: Path, cache: Path) -> None:
-        from stager.data.hashcache import HashCache
-        from stager.data.manifest import scan_files
+        from stager.storage.hashcache import HashCache
+        from stager.storage.manifest import scan_files
 
         with HashCache(cache) as hashes:
             scan_files(root, cache=hashes)

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stager.data.datasets import DatasetSettings
-from stager.data.hashcache import HashCache
-from stager.data.manifest import Manifest, ManifestStore, new_manifest, scan_files
 from stager.data.sources import fetch_sources
 from stager.data.validation import ValidationReport, validate_dataset
 from stager.home import stager_home
+from stager.storage.hashcache import HashCache
+from stager.storage.manifest import Manifest, ManifestStore, new_manifest, scan_files
 
 __all__ = ["ValidationOutcome", "current_manifest", "hash_cache", "validate_and_record"]
 

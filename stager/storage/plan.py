@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from stager.data.manifest import FileEntry, Manifest
+from stager.storage.manifest import FileEntry, Manifest
 from stager.storage.remote import Listing, RemoteIndex, RemoteObject
 
 __all__ = ["SyncPlan", "plan_sync"]

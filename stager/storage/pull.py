@@ -24,11 +24,11 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from stager.data.hashcache import HashCache, sha256_file
-from stager.data.manifest import FileEntry, Manifest
 from stager.errors import Interrupted, JobFailed, UsageError
 from stager.interrupts import interruptible
 from stager.storage.errors import s3_call
+from stager.storage.hashcache import HashCache, sha256_file
+from stager.storage.manifest import FileEntry, Manifest
 from stager.storage.parallel import parallel_map
 from stager.storage.progress import TransferProgress, format_bytes
 from stager.storage.remote import read_index

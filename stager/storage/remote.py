@@ -19,9 +19,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from stager.data.manifest import Manifest
 from stager.errors import UsageError
 from stager.storage.errors import is_missing, s3_call
+from stager.storage.manifest import Manifest
 from stager.storage.s3 import S3Location
 
 __all__ = ["MANIFEST_KEY", "SHA256_METADATA", "STAGER_DIR", "RemoteIndex", "RemoteObject", "head_sha256",

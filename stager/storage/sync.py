@@ -27,10 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from stager.data.hashcache import HashCache
-from stager.data.manifest import Manifest
 from stager.errors import Interrupted, JobFailed, StagerError, UsageError
 from stager.interrupts import interruptible
+from stager.storage.hashcache import HashCache
+from stager.storage.manifest import Manifest
 from stager.storage.parallel import parallel_map
 from stager.storage.plan import SyncPlan, plan_sync
 from stager.storage.progress import TransferProgress, format_bytes

@@ -34,10 +34,10 @@ import threading
 from collections import deque
 from pathlib import Path
 
-from stager.data.hashcache import HashCache, sha256_file
-from stager.data.manifest import FileEntry
 from stager.errors import JobFailed, UsageError
 from stager.storage.errors import s3_call
+from stager.storage.hashcache import HashCache, sha256_file
+from stager.storage.manifest import FileEntry
 from stager.storage.parallel import parallel_map
 from stager.storage.progress import TransferProgress
 from stager.storage.remote import SHA256_METADATA

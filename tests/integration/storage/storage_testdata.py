@@ -6,7 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from stager.data.manifest import FileEntry, Manifest, new_manifest, scan_files
+from stager.storage.manifest import FileEntry, Manifest, new_manifest, scan_files
 
 
 def write_files(root: Path, files: dict[str, bytes]) -> None:

@@ -108,8 +108,8 @@ def test_a_large_file_edited_during_its_upload_is_never_completed(tmp_path, clie
 
 
 def test_with_the_manifests_hash_cache_a_large_file_is_not_hashed_again(tmp_path, client, location):
-    from stager.data.hashcache import HashCache
-    from stager.data.manifest import new_manifest, scan_files
+    from stager.storage.hashcache import HashCache
+    from stager.storage.manifest import new_manifest, scan_files
 
     root = tmp_path / "data"
     write_files(root, {"big.bin": random_bytes(7 * MIB)})

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from stager.data.manifest import FileEntry, Manifest, new_manifest, scan_files
 from stager.errors import Interrupted
 from stager.storage import volume as volume_module
+from stager.storage.manifest import FileEntry, Manifest, new_manifest, scan_files
 from stager.storage.volume import RECORD_PATH, VolumeSyncFailed, VolumeTooSmall, sync_to_volume
 
 LABEL = "ds-mnist"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stager.data.manifest import FileEntry, Manifest
+from stager.storage.manifest import FileEntry, Manifest
 from stager.storage.plan import plan_sync
 from stager.storage.remote import Listing, RemoteIndex, RemoteObject
 

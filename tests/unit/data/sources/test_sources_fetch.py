@@ -9,9 +9,9 @@ import socket
 import pytest
 
 from stager.data import sources as sources_module
-from stager.data.manifest import scan_files
 from stager.data.sources import Source, SourceFailed, fetch_sources, part_path
 from stager.errors import UsageError
+from stager.storage.manifest import scan_files
 
 BODY = os.urandom(300_000)
 

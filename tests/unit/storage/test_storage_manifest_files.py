@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from stager.data.hashcache import HashCache, sha256_file
-from stager.data.manifest import Manifest, ManifestStore, new_manifest, scan_files
 from stager.errors import UsageError
+from stager.storage.hashcache import HashCache, sha256_file
+from stager.storage.manifest import Manifest, ManifestStore, new_manifest, scan_files
 
 
 def dataset(root):

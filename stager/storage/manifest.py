@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from stager.data.hashcache import HashCache, sha256_file
 from stager.errors import UsageError
+from stager.storage.hashcache import HashCache, sha256_file
 
 __all__ = ["MANIFEST_VERSION", "FileEntry", "Manifest", "ManifestDiff", "ManifestStore", "new_manifest", "scan_files"]
 
