@@ -25,7 +25,6 @@ unpack it in the trainer's data module), mirrors, parallel downloads.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import ipaddress
 import os
 import posixpath
@@ -41,6 +40,7 @@ import requests
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from stager.errors import ConfigError, JobFailed
+from stager.hashing import sha256_file
 from stager.suggest import did_you_mean
 from stager.yamlio import YamlDoc
 
@@ -148,7 +148,7 @@ def fetch_sources(sources: list[Source], root: Path, *, say: Callable[[str], Non
     with requests.Session() as session:
         for source in sources:
             dest = root / source.path
-            if dest.is_file() and _sha256(dest) == source.sha256:
+            if dest.is_file() and sha256_file(dest) == source.sha256:
                 say(f"{source.path}: present with the pinned sha256")
             else:
                 if dest.exists():
@@ -191,7 +191,7 @@ def _download(session: requests.Session, source: Source, dest: Path, *, say: Cal
                                + ("; run again to resume" if part.exists() else "")) from None
         except requests.RequestException as exc:
             raise SourceFailed(f"fetching {source.url} failed: {_reason(exc)}") from None
-    actual = _sha256(part)
+    actual = sha256_file(part)
     if actual != source.sha256:
         part.unlink(missing_ok=True)
         raise SourceFailed(f"{source.url} does not match its pin: expected sha256 {source.sha256}, got {actual}; "
@@ -282,14 +282,6 @@ def _path_problem(path) -> str | None:
     if any(p.startswith(".") for p in parts):
         return f"`{path}` has a name starting with '.', which stager never counts as data"
     return None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _reason(exc: BaseException) -> str:

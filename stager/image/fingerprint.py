@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import stager
+from stager.hashing import sha256_file
 from stager.image.recipe import Recipe
 from stager.image.wheel import StagerWheel, build_wheel
 
-__all__ = ["TAG_PREFIX", "file_sha256", "fingerprint", "hash_tag", "recipe_hash"]
+__all__ = ["TAG_PREFIX", "fingerprint", "hash_tag", "recipe_hash"]
 
 TAG_PREFIX = "recipe:"  # image tag "recipe:<first 40 hex digits>"; Linode tags hold at most 50 characters
 _TAG_DIGITS = 40
@@ -38,11 +38,11 @@ def recipe_hash(recipe: Recipe, wheel_sha256: str | None) -> str:
             "packages": list(pip.packages),
             "index_url": pip.index_url,
             "extra_index_urls": list(pip.extra_index_urls),
-            "requirements": file_sha256(pip.requirements) if pip.requirements else None,
+            "requirements": sha256_file(pip.requirements) if pip.requirements else None,
         },
         "stager": {"install": recipe.stager, "version": stager.__version__,
                    "wheel": wheel_sha256 if recipe.stager == "wheel" else None},
-        "files": [[f.dest, f.mode, file_sha256(f.src)] for f in recipe.files],
+        "files": [[f.dest, f.mode, sha256_file(f.src)] for f in recipe.files],
         "env": [list(pair) for pair in recipe.env],
         "run": list(recipe.run),
         "smoke": list(recipe.smoke),
@@ -61,10 +61,3 @@ def hash_tag(digest: str) -> str:
     """The image tag that carries ``digest``."""
     return TAG_PREFIX + digest[:_TAG_DIGITS]
 
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -19,7 +19,6 @@ timestamps. Only the permission bits of uploaded files are kept.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import posixpath
 import secrets
@@ -28,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stager.hashing import sha256_file
 from stager.remote.errors import TransferError
 from stager.remote.quoting import quote
 
@@ -40,15 +40,6 @@ _PART = ".stager-part-"  # temporary files carry this plus a random suffix
 _SCRIPT_LIMIT = 64 * 1024  # characters per hashing command; far under any ARG_MAX
 _HASH_TIMEOUT_S = 3600.0  # hashing a very large checkpoint takes a while; a dead link does not wait forever
 _MISSING = "missing"
-
-
-def sha256_file(path: Path) -> str:
-    """The hex sha256 of a local file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1024 * 1024), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class TransferMethods:
@@ -117,7 +108,8 @@ class TransferMethods:
         try:
             self._sftp_call(lambda sftp: [_makedirs(sftp, posixpath.join(remote_dir, d)) for d in ["", *dirs]])
         except OSError as exc:
-            raise TransferError(f"cannot create {remote_dir} on the instance: {_reason(exc)}", path=remote_dir) from None
+            raise TransferError(f"cannot create {remote_dir} on the instance: {_reason(exc)}",
+                                path=remote_dir) from None
         digests = self._put_all([(local_dir / rel, posixpath.join(remote_dir, rel)) for rel in files])
         self._log.note(f"put {local_dir} -> {remote_dir} ({len(files)} files)")
         return dict(zip(files, digests))

@@ -9,23 +9,15 @@ mtime-based cache (rsync, make).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import threading
 from pathlib import Path
 
-__all__ = ["HashCache", "sha256_file"]
+from stager.hashing import sha256_file
 
-_CHUNK = 1 << 20
+__all__ = ["HashCache"]
 
-
-def sha256_file(path: Path | str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class HashCache:

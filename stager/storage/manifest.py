@@ -26,7 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from stager.errors import UsageError
-from stager.storage.hashcache import HashCache, sha256_file
+from stager.hashing import sha256_file
+from stager.storage.hashcache import HashCache
 
 __all__ = ["MANIFEST_VERSION", "FileEntry", "Manifest", "ManifestDiff", "ManifestStore", "new_manifest", "scan_files"]
 

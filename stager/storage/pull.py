@@ -25,9 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from stager.errors import Interrupted, JobFailed, UsageError
+from stager.hashing import sha256_file
 from stager.interrupts import interruptible
 from stager.storage.errors import s3_call
-from stager.storage.hashcache import HashCache, sha256_file
+from stager.storage.hashcache import HashCache
 from stager.storage.manifest import FileEntry, Manifest
 from stager.storage.parallel import parallel_map
 from stager.storage.progress import TransferProgress, format_bytes

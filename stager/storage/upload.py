@@ -35,8 +35,9 @@ from collections import deque
 from pathlib import Path
 
 from stager.errors import JobFailed, UsageError
+from stager.hashing import sha256_file
 from stager.storage.errors import s3_call
-from stager.storage.hashcache import HashCache, sha256_file
+from stager.storage.hashcache import HashCache
 from stager.storage.manifest import FileEntry
 from stager.storage.parallel import parallel_map
 from stager.storage.progress import TransferProgress

@@ -47,9 +47,9 @@ from stager.cloud import CloudError, CloudTarget, InstanceSpec, VolumeInfo, reso
 from stager.cloud.tags import RUN_PREFIX, STAGER_TAG, stager_tags
 from stager.cloud.teardown import delete_instance_surely
 from stager.errors import Interrupted, JobFailed, UsageError
+from stager.hashing import sha256_file
 from stager.interrupts import interruptible, shielded
 from stager.remote import Remote, RemoteError, SshTarget, host_key_cloud_config, in_dir, new_key_pair, quote
-from stager.storage.hashcache import sha256_file
 from stager.storage.manifest import FileEntry, Manifest
 
 __all__ = ["DATA_VOLUME_TAG", "RECORD_PATH", "VolumeSyncFailed", "VolumeSyncResult", "VolumeTooSmall",

@@ -8,7 +8,8 @@ import os
 import pytest
 
 from stager.errors import UsageError
-from stager.storage.hashcache import HashCache, sha256_file
+from stager.hashing import sha256_file
+from stager.storage.hashcache import HashCache
 from stager.storage.manifest import Manifest, ManifestStore, new_manifest, scan_files
 
 
