@@ -28,3 +28,31 @@ def test_missing_config_file_is_one_line_exit_2(tmp_path):
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "missing.yaml" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_library_logs_stay_off_the_terminal_unless_debug():
+    import logging
+
+    from stager.cli.main import _quiet_libraries
+
+    class Collect(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    root, paramiko_logger = logging.getLogger(), logging.getLogger("paramiko")
+    seen, before = Collect(), paramiko_logger.propagate
+    root.addHandler(seen)
+    try:
+        logging.getLogger("paramiko.transport").error("Socket exception: Connection reset by peer (104)")
+        assert seen.messages, "without stager's setting the record reaches the root handlers (the terminal)"
+        seen.messages.clear()
+        _quiet_libraries(debug=False)
+        logging.getLogger("paramiko.transport").error("Socket exception: Connection reset by peer (104)")
+        assert seen.messages == []
+    finally:
+        root.removeHandler(seen)
+        paramiko_logger.propagate = before
