@@ -92,3 +92,25 @@ def test_threads_share_one_ledger(tmp_path):
             thread.join(timeout=60)
         assert len(ledger.run(run_id).events) == 300
         assert ledger.verify_chain(run_id) == []
+
+
+def _open_only(path: str, start) -> None:
+    start.wait()
+    with Ledger.open(Path(path)):
+        pass
+
+
+def test_many_processes_create_one_ledger_at_once(tmp_path):
+    # Two processes switching a new file to WAL at the same moment get "database is
+    # locked" from SQLite without its busy handler being called; opening must wait.
+    context = multiprocessing.get_context("spawn")
+    path = tmp_path / "fresh.sqlite"
+    start = context.Barrier(6)
+    openers = [context.Process(target=_open_only, args=(str(path), start)) for _ in range(6)]
+    for process in openers:
+        process.start()
+    for process in openers:
+        process.join(timeout=120)
+    assert [p.exitcode for p in openers] == [0] * 6
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
