@@ -74,6 +74,7 @@ def sync(
     """Send a dataset to Object Storage or a volume: only what changed, verified against its manifest."""
     from stager.data.datasets import DatasetSettings
     from stager.data.workflow import current_manifest, hash_cache
+    from stager.storage.buckets import ensure_bucket
     from stager.storage.credentials import resolve_settings
     from stager.storage.s3 import S3Location, make_client
     from stager.storage.sync import sync_dataset
@@ -89,7 +90,7 @@ def sync(
     try:
         client = make_client(s3)
         if (target == "local" and endpoint_url is None) if create_bucket is None else create_bucket:
-            _ensure_bucket(client, location.bucket)
+            ensure_bucket(client, location.bucket, say=_err)
         with hash_cache() as cache:
             result = sync_dataset(path, manifest, location, client, delete=delete, dry_run=dry_run,
                                   say=_err, cache=cache)
@@ -98,25 +99,6 @@ def sync(
     verb = "would send" if dry_run else "sent"
     typer.echo(f"{verb} {len(result.sent)} file(s) ({result.bytes_sent / 1024**2:.1f} MB), {result.skipped} "
                f"unchanged, {len(result.deleted)} deleted; dataset {manifest.digest} at {location}")
-
-
-def _ensure_bucket(client, bucket: str) -> None:
-    """Create ``bucket`` when it does not exist yet (S3 CreateBucket, so any S3-compatible endpoint)."""
-    from botocore.exceptions import ClientError
-
-    from stager.errors import UsageError
-
-    try:
-        client.head_bucket(Bucket=bucket)
-        return
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
-            raise UsageError(f"bucket {bucket}: {exc.response.get('Error', {}).get('Code')}; check the keys") from None
-    try:
-        client.create_bucket(Bucket=bucket)
-    except ClientError as exc:
-        raise UsageError(f"cannot create bucket {bucket}: {exc.response.get('Error', {}).get('Message')}") from None
-    _err(f"created bucket {bucket}")
 
 
 def _sync_volume(settings, label: str, *, target: str, region: str, size_gb: int, delete: bool,

@@ -41,14 +41,17 @@ def root(
 
 
 def _register() -> None:
-    from stager.cli import data, emulator, image, runs, train
+    from stager.cli import data, emulator, gc, image, runs, train
+    from stager.cli.run import run
 
+    app.command("run")(run)
     app.add_typer(train.app, name="train")
     app.command("build-image")(image.build_image)
     app.add_typer(image.app, name="image")
     app.add_typer(data.app, name="data")
     app.add_typer(runs.app, name="runs")
     app.add_typer(emulator.app, name="emulator")
+    app.command("gc", help=gc.HELP)(gc.gc)
 
 
 def _fail(message: str, code: int) -> int:
@@ -84,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     _quiet_libraries(debug)
+    returned = None
     try:
-        app(args, standalone_mode=False)
+        # Outside standalone mode click returns, rather than raises, the code of a typer.Exit.
+        returned = app(args, standalone_mode=False)
     except StagerError as exc:
         if debug:
             raise
@@ -105,5 +110,5 @@ def main(argv: list[str] | None = None) -> int:
         else:
             code = _fail(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", EXIT_FAILED)
     else:
-        code = 0
+        code = returned if isinstance(returned, int) and not isinstance(returned, bool) else 0
     sys.exit(code)

@@ -8,6 +8,7 @@ or ``CredentialsError``.
 
 from __future__ import annotations
 
+from stager.cloud.access import firewall_label
 from stager.cloud.errors import (
     CapacityError,
     CloudError,
@@ -25,16 +26,20 @@ from stager.cloud.tags import (
 from stager.cloud.targets import CloudTarget, open_target
 from stager.cloud.types import (
     Alternative,
+    BucketAccess,
+    FirewallInfo,
     ImageInfo,
     InstanceInfo,
     InstanceSpec,
+    ObjectKey,
     PlanInfo,
     VolumeInfo,
 )
 from stager.cloud.waiting import Backoff, wait_until
 
 __all__ = [
-    "Alternative", "Backoff", "CapacityError", "CloudError", "CloudTarget", "CloudTimeout", "CredentialsError",
-    "ImageInfo", "InstanceInfo", "InstanceSpec", "LinodeCloud", "PlanInfo", "VolumeInfo", "open_target",
-    "parse_ttl", "resource_label", "run_of", "stager_tags", "volume_label", "wait_until",
+    "Alternative", "Backoff", "BucketAccess", "CapacityError", "CloudError", "CloudTarget", "CloudTimeout",
+    "CredentialsError", "FirewallInfo", "ImageInfo", "InstanceInfo", "InstanceSpec", "LinodeCloud", "ObjectKey",
+    "PlanInfo", "VolumeInfo", "firewall_label", "open_target", "parse_ttl", "resource_label", "run_of",
+    "stager_tags", "volume_label", "wait_until",
 ]

@@ -11,24 +11,26 @@ out as ``CloudError`` and its kin with one-line messages; the token never does.
     cloud.delete_instance(info.id)
 
 The verbs live in small classes by resource (catalogue, instances, images,
-volumes); this class only joins them.
+volumes, firewalls and Object Storage keys); this class only joins them.
 """
 
 from __future__ import annotations
 
 from linode_api4 import LinodeClient
 
+from stager.cloud.access import AccessOps
 from stager.cloud.images import ImageOps
 from stager.cloud.instances import InstanceOps
 from stager.cloud.volumes import VolumeOps
 from stager.cloud.waiting import Backoff
 
 
-class LinodeCloud(InstanceOps, ImageOps, VolumeOps):
-    """Instances, images, volumes and the catalogue of one Linode account (or of the local emulator).
+class LinodeCloud(InstanceOps, ImageOps, VolumeOps, AccessOps):
+    """Instances, images, volumes, firewalls, Object Storage keys, the catalogue and the clock of one
+    Linode account (or of the local emulator).
 
     Not supported: LKE, NodeBalancers, placement groups, VPCs, backups, image
-    replication; firewalls and Object Storage keys are handled elsewhere in stager.
+    replication; buckets and objects are ``stager.storage``'s.
     """
 
     def __init__(self, client: LinodeClient, *, poll: Backoff, retries: int = 3,

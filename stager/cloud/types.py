@@ -107,3 +107,33 @@ class Alternative:
     plan: str
     region: str
     hourly_usd: float  # the price there
+
+
+@dataclass(frozen=True)
+class FirewallInfo:
+    """A Cloud Firewall, as the API last described it."""
+
+    id: int  # Linode's numeric id
+    label: str  # unique per account, 3-32 characters
+    tags: tuple[str, ...]  # stager_tags(...) for the ones stager made
+    created: str | None  # as Linode sends it: UTC "2024-01-01T00:00:00", no zone; None when absent
+
+
+@dataclass(frozen=True)
+class BucketAccess:
+    """One bucket an Object Storage key may use. Linode scopes keys per bucket, never per prefix."""
+
+    bucket: str  # the bucket's name (its label)
+    region: str  # the bucket's region, e.g. "us-east"
+    permissions: str  # "read_only" | "read_write"
+
+
+@dataclass(frozen=True)
+class ObjectKey:
+    """An Object Storage access key pair."""
+
+    id: int  # Linode's numeric id
+    label: str  # stager's keys: resource_label(run_id, role); not unique on Linode
+    access_key: str  # the public half, as an S3 client's aws_access_key_id
+    secret_key: str = field(repr=False)  # only when just created; "" for a listed key (Linode never repeats it)
+    bucket_access: tuple[BucketAccess, ...] | None = None  # the buckets a limited key may use; None: every bucket

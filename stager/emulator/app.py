@@ -62,6 +62,10 @@ class ApiApplication:
         # Non-API prefixes (the control API, image uploads) and their handlers.
         self.extra = extra or {}
 
+    def now(self):
+        """The emulator's clock (naive UTC): what every answer's ``Date`` header says."""
+        return self.backend.clock.now()
+
     def __call__(self, request: Request) -> Response:
         try:
             if request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/"):

@@ -23,13 +23,13 @@ from stager.cloud import CloudError, CloudTarget, ImageInfo, InstanceSpec, resou
 from stager.cloud.teardown import delete_instance_surely
 from stager.errors import Interrupted, JobFailed, StagerError
 from stager.image.fingerprint import fingerprint, hash_tag
-from stager.image.layout import InstanceLayout
+from stager.image.layout import InstanceLayout, detect_layout
 from stager.image.recipe import Recipe
 from stager.image.records import BuildRecord, BuildStore, new_build_id
 from stager.image.steps import Step, disk_usage_command, plan_steps
 from stager.image.wheel import StagerWheel
 from stager.interrupts import interruptible, shielded
-from stager.remote import Remote, RemoteCommandFailed, SshTarget, host_key_cloud_config, new_key_pair
+from stager.remote import Remote, RemoteCommandFailed, RemoteError, SshTarget, host_key_cloud_config, new_key_pair
 from stager.suggest import did_you_mean
 
 __all__ = ["MAX_IMAGE_BYTES", "BuildFailed", "BuildResult", "ImageBuilder"]
@@ -181,12 +181,10 @@ class ImageBuilder:
                               f"last output: {tail}") from None
 
     def _layout(self, remote: Remote) -> InstanceLayout:
-        if not self.target.sandboxed:
-            return InstanceLayout(root="/", sandboxed=False)
-        root = remote.run('printf %s "$STAGER_SANDBOX"', stream=False, display="locate the sandbox").stdout.strip()
-        if not root.startswith("/"):
-            raise BuildFailed("the local instance did not say where its sandbox is ($STAGER_SANDBOX is empty)")
-        return InstanceLayout(root=root, sandboxed=True)
+        try:
+            return detect_layout(remote, self.target.sandboxed)
+        except RemoteError as exc:
+            raise BuildFailed(str(exc)) from None
 
     def _check_disk(self, remote: Remote, layout: InstanceLayout) -> None:
         out = remote.run(disk_usage_command(layout), stream=False, display="measure the disk").stdout.strip()

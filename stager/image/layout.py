@@ -13,7 +13,7 @@ import posixpath
 import sys
 from dataclasses import dataclass
 
-__all__ = ["InstanceLayout", "STAGING"]
+__all__ = ["InstanceLayout", "STAGING", "detect_layout"]
 
 STAGING = ".stager-build"  # home-relative folder for uploads during a build; removed before capture
 
@@ -44,3 +44,19 @@ class InstanceLayout:
     def site_packages(self) -> str:
         return posixpath.join(self.venv, "lib", f"python{sys.version_info.major}.{sys.version_info.minor}",
                               "site-packages")
+
+
+def detect_layout(remote, sandboxed: bool) -> InstanceLayout:
+    """The layout of the instance ``remote`` is connected to; a sandbox says where it lives in ``$STAGER_SANDBOX``.
+
+    Raises:
+        RemoteError: a local instance that does not say where its sandbox is.
+    """
+    from stager.remote.errors import RemoteError
+
+    if not sandboxed:
+        return InstanceLayout(root="/", sandboxed=False)
+    root = remote.run('printf %s "$STAGER_SANDBOX"', stream=False, display="locate the sandbox").stdout.strip()
+    if not root.startswith("/"):
+        raise RemoteError("the local instance did not say where its sandbox is ($STAGER_SANDBOX is empty)")
+    return InstanceLayout(root=root, sandboxed=True)

@@ -71,11 +71,19 @@ class DataSpec:
 @dataclass(frozen=True)
 class StorageSpec:
     via: str  # how datasets reach the instances: "object-storage" (a bucket prefix) or "volume" (Block Storage)
-    bucket: str  # the Object Storage bucket: datasets (via object-storage) and every run's outputs
+    bucket: str  # the Object Storage bucket the datasets go to (via object-storage); instances may only read it
     prefix: str  # datasets go under <prefix>/<dataset name>/ in the bucket ("" for the bucket's root)
     region: str  # the bucket's region (its Object Storage cluster)
     volume_size_gb: int | None = None  # via volume: the volume's size in GB (Linode's default 20)
     volume_label: str | None = None  # via volume: the volume's label; None lets the run name it
+    # Every run's outputs (checkpoints as they are saved, logs) go to runs/<run id>/ in this bucket, which
+    # instances may write. A bucket of its own because Linode scopes a key's access per bucket, not per
+    # prefix: the data bucket stays read-only to the instances. Default: "<bucket>-runs".
+    outputs_bucket: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.outputs_bucket:
+            object.__setattr__(self, "outputs_bucket", f"{self.bucket}-runs")
 
     def dataset_url(self, dataset: str) -> str:
         """Where dataset ``dataset`` lives in the bucket: ``s3://bucket/prefix/dataset``."""
@@ -188,7 +196,8 @@ class PipelineSpec:
 
     def _plain(self) -> dict[str, Any]:
         storage: dict[str, Any] = {"via": self.storage.via, "bucket": self.storage.bucket,
-                                   "prefix": self.storage.prefix, "region": self.storage.region}
+                                   "prefix": self.storage.prefix, "region": self.storage.region,
+                                   "outputs_bucket": self.storage.outputs_bucket}
         if self.storage.via == "volume":
             storage["volume"] = {"size_gb": self.storage.volume_size_gb, "label": self.storage.volume_label}
         return {

@@ -189,7 +189,7 @@ class _Checker:
             return StorageSpec(via="object-storage", bucket=DEFAULT_BUCKET, prefix=DEFAULT_PREFIX,
                                region=compute.region)
         storage = self._mapping(data, "storage", "storage: {bucket: stager-data, via: object-storage}")
-        self._keys(storage, "storage", ("via", "bucket", "prefix", "region", "volume"))
+        self._keys(storage, "storage", ("via", "bucket", "prefix", "region", "volume", "outputs_bucket"))
         via = self._string(storage, "via", where="storage.via", default="object-storage")
         if via not in VIA:
             raise self.doc.error("storage.via", f"unknown way `{via}`",
@@ -202,6 +202,13 @@ class _Checker:
         prefix = "" if prefix is None else self._string(storage, "prefix", where="storage.prefix", empty_ok=True)
         self._s3_location(bucket, "", "storage.bucket")
         self._s3_location(bucket, prefix, "storage.prefix")
+        outputs = self._string(storage, "outputs_bucket", where="storage.outputs_bucket",
+                               default=f"{bucket}-runs")
+        self._s3_location(outputs, "", "storage.outputs_bucket")
+        if outputs == bucket:
+            raise self.doc.error("storage.outputs_bucket", "the outputs bucket must differ from the data bucket",
+                                 hint="instances may write the outputs bucket but only read the data bucket; "
+                                      f"e.g. outputs_bucket: {bucket}-runs")
         region = self._region(storage, "region", "storage.region") if "region" in storage else compute.region
         size_gb = label = None
         if via == "volume":
@@ -210,7 +217,7 @@ class _Checker:
             raise self.doc.error("storage.volume", "a volume is used only with via: volume",
                                  hint="add via: volume, or remove storage.volume")
         return StorageSpec(via=via, bucket=bucket, prefix=prefix.strip("/"), region=region, volume_size_gb=size_gb,
-                           volume_label=label)
+                           volume_label=label, outputs_bucket=outputs)
 
     def _volume(self, storage: dict) -> tuple[int, str | None]:
         volume = storage.get("volume")

@@ -30,6 +30,7 @@ import codecs
 import posixpath
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -57,7 +58,8 @@ _LOG_CHUNK = 256 * 1024
 # How long a job may look dead with no exit status before follow gives up: the
 # runner writes ``exit`` just after the job ends, never much later.
 _EXIT_GRACE_S = 3.0
-_SCRIPT_TIMEOUT_S = 60.0  # start, status and kill scripts return at once; longer means a dead link
+_SCRIPT_TIMEOUT_S = 60.0
+_RECONNECT_SLICE_S = 5.0  # between slices of reconnecting, the caller may look at the instance itself  # start, status and kill scripts return at once; longer means a dead link
 
 
 @dataclass(frozen=True)
@@ -234,14 +236,20 @@ class JobMethods:
         self._exec(script, f"kill -{match.group(1)} job {job.name}", check=True, timeout=_SCRIPT_TIMEOUT_S, log=None)
         self._log.note(f"sent SIG{match.group(1)} to job {job.name} (process group {job.pid})")
 
+    def _reconnect(self, budget: float, on_poll: Callable[[], None] | None) -> None:
+        _reconnect_in_slices(self, budget, on_poll)
+
     def follow(self, job: DetachedJob, *, offset: int = 0, timeout: float | None = None, poll: float = 0.2,
-               reconnect_timeout: float = 120.0) -> int:
+               reconnect_timeout: float = 120.0, on_poll: Callable[[], None] | None = None) -> int:
         """Stream the job's log from byte ``offset`` to the console and log file until it ends; return its exit code.
 
         When the connection drops, it reconnects (`wait_until_ready`, up to
         ``reconnect_timeout`` each time) and goes on from the last byte it
         read, so no line is lost or shown twice. A line still unfinished when
-        the job ends is shown as a line.
+        the job ends is shown as a line. ``on_poll`` is called after each
+        successful look at the job and between attempts to reconnect (a run
+        checks its budget and its instance there); whatever it raises ends the
+        following, the job going on.
 
         Raises:
             SshTimeout: the job still runs after ``timeout`` seconds, or a
@@ -263,7 +271,7 @@ class JobMethods:
                 if timeout is not None:
                     budget = min(budget, max(0.0, timeout - (time.monotonic() - started)))
                 self._log.note(f"{exc}; reconnecting")
-                self.wait_until_ready(timeout=budget)
+                self._reconnect(budget, on_poll)
                 continue
             if status.exit_code is not None:
                 cursor.finish()
@@ -276,9 +284,35 @@ class JobMethods:
                     raise RemoteError(f"job {job.name} in {job.job_dir} ended without recording an exit status")
             else:
                 silent_since = None
+            if on_poll is not None:
+                on_poll()
             if timeout is not None and time.monotonic() - started > timeout:
                 raise SshTimeout(f"job {job.name} to finish", seconds=timeout)
             time.sleep(poll)
+
+
+def _reconnect_in_slices(remote, budget: float, on_poll: Callable[[], None] | None) -> None:
+    """Reconnect within ``budget`` seconds, in slices, calling ``on_poll`` between them.
+
+    ``on_poll`` may raise to give up early, e.g. when the instance itself is gone.
+
+    Raises:
+        SshTimeout: not reconnected within ``budget``.
+    """
+    deadline = time.monotonic() + budget
+    while True:
+        (on_poll or _noop)()
+        left = deadline - time.monotonic()
+        try:
+            remote.wait_until_ready(timeout=max(0.0, min(_RECONNECT_SLICE_S, left)))
+            return
+        except SshTimeout:
+            if time.monotonic() >= deadline:
+                raise
+
+
+def _noop() -> None:
+    return None
 
 
 class _LogCursor:

@@ -3,10 +3,17 @@
 The standard library's server is enough here: linode_api4 keeps one connection
 alive per client, and keep-alive is what makes hundreds of requests a second
 possible without a framework.
+
+Every answer's ``Date`` header reads the application's clock when it has one (a
+``now()`` method, as ``ApiApplication`` has), not the machine's: a client that
+takes the provider's time from ``Date`` (stager's cost so far) then sees the
+emulator's clock jump when a test advances it, as billing does.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import json
 import threading
 from collections.abc import Callable, Iterable
@@ -71,6 +78,16 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server_version = "stager-emulator"
     sys_version = ""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header: the application's clock when it has one (see the module docstring)."""
+        now = getattr(self.server.application, "now", None)  # type: ignore[attr-defined]
+        if timestamp is not None or now is None:
+            return super().date_time_string(timestamp)
+        moment = now()
+        if moment.tzinfo is None:  # the emulator's clock is naive UTC
+            moment = moment.replace(tzinfo=dt.timezone.utc)
+        return email.utils.format_datetime(moment.astimezone(dt.timezone.utc), usegmt=True)
 
     def _dispatch(self) -> None:
         split = urlsplit(self.path)

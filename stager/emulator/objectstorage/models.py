@@ -82,6 +82,9 @@ class ObjectStorageService(Service):
     def __init__(self, backend) -> None:
         super().__init__(backend)
         self.keys: dict[int, AccessKey] = {}
+        # Every secret key handed out since this emulator started, deleted keys included (in memory only):
+        # what a leak check searches logs and files for after the keys themselves are gone.
+        self.issued_secrets: list[str] = []
         self.s3_endpoint: str | None = None  # set by the S3 server once it listens
         self._store = None
         self._store_lock = threading.Lock()
@@ -249,6 +252,7 @@ class ObjectStorageService(Service):
         key = AccessKey(self.backend.next_id("object_storage_key"), label, access_key,
                         "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40)), access, regions)
         self.keys[key.id] = key
+        self.issued_secrets.append(key.secret_key)
         return key
 
     def update_key(self, key_id: int, body: dict) -> AccessKey:

@@ -1,0 +1,59 @@
+"""``stager run PIPELINE``: validate, sync, image, train on a rented instance, collect, tear down."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+# The pace of one run per target: an emulated instance boots in milliseconds and its
+# clock can be moved by hours, so it is watched closely; Linode is polled gently.
+_PACE = {"local": {"boot_timeout": 120.0, "reconnect_timeout": 20.0, "guard_every_s": 1.0},
+         "linode": {"boot_timeout": 900.0, "reconnect_timeout": 120.0, "guard_every_s": 30.0}}
+
+
+def run(
+    pipeline: Path = typer.Argument(..., help="The pipeline file, e.g. pipelines/exp.yaml."),
+    target: str | None = typer.Option(None, "--target", "-t", help="local or linode (default: the pipeline's)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and the estimate; create nothing."),
+    rehearse: bool | None = typer.Option(None, "--rehearse/--no-rehearse",
+                                         help="First run the pipeline with fast_dev_run on a cheap CPU instance "
+                                              "(default: the pipeline's `rehearse`)."),
+    resume: str | None = typer.Option(None, "--resume", help="Continue this failed or aborted run from its last "
+                                                             "pushed checkpoint."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Start even when the estimate is over budget.max_usd."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where run folders go."),
+) -> None:
+    """Run a pipeline end to end; everything it rents is deleted when it ends, however it ends."""
+    from stager.cloud import open_target
+    from stager.cost.estimate import check_budget
+    from stager.home import stager_home
+    from stager.image.builder import ImageBuilder
+    from stager.ledger import LEDGER_FILE, Ledger
+    from stager.pipeline import load_pipeline
+    from stager.run.engine import RunEngine, RunOptions
+    from stager.run.plan import make_plan
+
+    spec = load_pipeline(pipeline, target=target)
+    home = stager_home()
+    with open_target(spec.target) as opened:
+        finder = ImageBuilder(opened, home=home, say=_err).find_image
+        plan = make_plan(spec, cloud=opened.cloud, find_image=finder, home=home)
+        if dry_run:
+            for line in plan.describe():
+                typer.echo(line)
+            return
+        if not yes:
+            check_budget(plan.estimate, spec.budget)
+        options = RunOptions(runs_dir=runs_dir, home=home, resume=resume, rehearse=rehearse, say=_err,
+                             **_PACE[spec.target])
+        with Ledger.open(home / LEDGER_FILE, clock=opened.cloud.now) as ledger:
+            result = RunEngine(spec, opened, ledger, plan, options).run()
+    typer.echo(f"{result.run_id} {result.state}")
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+def _err(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

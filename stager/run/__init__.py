@@ -1,0 +1,1 @@
+"""Runs: one training job on a cloud instance, from start to results."""
