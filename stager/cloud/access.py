@@ -261,15 +261,8 @@ class AccessOps(ClockOps):
         Raises:
             CloudError: the delete still failed; the message says how to finish it by hand.
         """
-        def delete() -> bool:
-            Firewall(self._client, firewall_id).delete()
-            return True
-
-        try:
-            return self.call(f"deleting firewall {firewall_id}", delete, missing=lambda: False)
-        except CloudError as exc:
-            failed = exc
-        raise CloudError(f"{failed}; {_FIREWALL_HINT.format(id=firewall_id)}", status=failed.status)
+        return self.delete_or_say_how(f"firewall {firewall_id}", Firewall(self._client, firewall_id).delete,
+                                      _FIREWALL_HINT.format(id=firewall_id))
 
     # -- Object Storage keys ----------------------------------------------------------------
 
@@ -328,12 +321,5 @@ class AccessOps(ClockOps):
         Raises:
             CloudError: the delete still failed; the message says how to finish it by hand.
         """
-        def delete() -> bool:
-            ObjectStorageKeys(self._client, key_id).delete()
-            return True
-
-        try:
-            return self.call(f"deleting Object Storage key {key_id}", delete, missing=lambda: False)
-        except CloudError as exc:
-            failed = exc
-        raise CloudError(f"{failed}; {_KEY_HINT.format(id=key_id)}", status=failed.status)
+        return self.delete_or_say_how(f"Object Storage key {key_id}", ObjectStorageKeys(self._client, key_id).delete,
+                                      _KEY_HINT.format(id=key_id))

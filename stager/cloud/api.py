@@ -180,6 +180,24 @@ class ApiSession:
             tries += 1
             self.pause(failure, delays)
 
+    def delete_or_say_how(self, what: str, remove: Callable[[], None], hint: str) -> bool:
+        """Delete ``what`` with ``remove``; True when deleted now, False when already gone (404).
+
+        429 and 5xx answers are retried with backoff: a leaked resource may cost money.
+
+        Raises:
+            CloudError: the delete still failed; the message ends with ``hint``, how to finish it by hand.
+        """
+        def delete() -> bool:
+            remove()
+            return True
+
+        try:
+            return self.call(f"deleting {what}", delete, missing=lambda: False)
+        except CloudError as exc:
+            failed = exc
+        raise CloudError(f"{failed}; {hint}", status=failed.status)
+
     def create_idempotent(self, action: str, *, find: Callable[[], T | None], post: Callable[[], T],
                           claim: Callable[[T], T], refuse: Callable[[ApiFailure], None] | None = None) -> T:
         """Create something keyed by a unique label, without ever making two.

@@ -215,12 +215,5 @@ class InstanceOps(CatalogueOps):
         Raises:
             CloudError: the delete still failed; the message says how to finish it by hand.
         """
-        def delete() -> bool:
-            Instance(self._client, instance_id).delete()
-            return True
-
-        try:
-            return self.call(f"deleting instance {instance_id}", delete, missing=lambda: False)
-        except CloudError as exc:
-            failed = exc
-        raise CloudError(f"{failed}; {_DELETE_HINT.format(id=instance_id)}", status=failed.status)
+        return self.delete_or_say_how(f"instance {instance_id}", Instance(self._client, instance_id).delete,
+                                      _DELETE_HINT.format(id=instance_id))
