@@ -30,7 +30,7 @@ from stager.pipeline import PipelineSpec
 from stager.run.access import RunAccess, open_access
 from stager.run.folder import RunFolder
 from stager.run.guard import BudgetStop, InstanceLost, Rented, RunGuard, billed_usd
-from stager.run.job import InstanceJob, config_text, instance_train_config, remote_workdir
+from stager.run.job import JOB_FILE, InstanceJob, config_text, instance_train_config, job_file, remote_workdir
 from stager.run.plan import RunPlan
 from stager.run.teardown import Created, tear_down
 
@@ -256,8 +256,9 @@ class RunEngine:
         rented = Rented(info.id, info.created or self.cloud.now(), hourly)
         self.rented.append(rented)
         job = self._job(rehearsal)
-        config_file = self.folder.write_text("rehearsal.yaml" if rehearsal else "train.yaml",
+        config_file = self.folder.write_text("rehearsal/train.yaml" if rehearsal else "train.yaml",
                                              config_text(self._instance_config(job, rehearsal)))
+        self.folder.write_json(str(config_file.with_name(JOB_FILE).relative_to(self.folder.root)), job_file(job))
         resume_file = self._resume_checkpoint() if job.resume_from else None
         progress = TrainingProgress(train_log=self.folder.train_log, metrics=self.folder.metrics, say=self.say,
                                     dollars=lambda: guard.dollars, on_record=self._on_record)

@@ -26,7 +26,16 @@ from stager.cloud.teardown import delete_instance_surely
 from stager.remote import Remote, SshTarget, host_key_cloud_config
 from stager.remote.quoting import command
 from stager.run.access import RunAccess
-from stager.run.job import CONFIG_FILE, HOME_DIR, JOB_NAME, OUTPUT_DIR, InstanceJob, credentials_yaml, job_command
+from stager.run.job import (
+    CONFIG_FILE,
+    HOME_DIR,
+    JOB_FILE,
+    JOB_NAME,
+    OUTPUT_DIR,
+    InstanceJob,
+    credentials_yaml,
+    job_command,
+)
 
 __all__ = ["BOOT_ATTEMPTS", "collect_outputs", "provision", "train"]
 
@@ -85,12 +94,16 @@ def _put_secret(remote: Remote, text: str, remote_path: str) -> None:
 def train(remote: Remote, *, workdir: str, python: str, job: InstanceJob, config_file: Path, access: RunAccess,
           resume_file: Path | None, on_poll: Callable[[], None], reconnect_timeout: float,
           say: Callable[[str], None]) -> int:
-    """Start (or re-attach to) the training job and follow it to its end; return its exit code."""
+    """Start (or re-attach to) the training job and follow it to its end; return its exit code.
+
+    ``config_file`` is the trainer config in the run folder, with ``job.json`` beside it.
+    """
     existing = remote.attach(name=JOB_NAME, workdir=workdir)
     if existing is not None and remote.job_status(existing).running:
         say("training is already running on the instance: re-attaching (nothing is started twice)")
         return remote.follow(existing, on_poll=on_poll, reconnect_timeout=reconnect_timeout)
     remote.put_file(config_file, posixpath.join(workdir, CONFIG_FILE))
+    remote.put_file(config_file.with_name(JOB_FILE), posixpath.join(workdir, JOB_FILE))
     if access.secret_key:
         _put_secret(remote, credentials_yaml(access.access_key, access.secret_key),
                     posixpath.join(workdir, HOME_DIR, "credentials.yaml"))

@@ -8,6 +8,7 @@ On the instance the run lives in ``runs/<run id>/`` under the home directory:
 
     runs/<run id>/
       train.yaml           the trainer config below
+      job.json             what stager.run.agent does: the datasets to pull, the config to train with
       .stager/             STAGER_HOME: credentials.yaml (the run's own scoped key, mode 0600)
       data/<dataset>/      each dataset, pulled from the data bucket and checked against its manifest
       out/                 the trainer's default_root_dir: checkpoints, logs, metrics
@@ -31,12 +32,13 @@ import yaml
 
 from stager.remote.quoting import command, with_env
 
-__all__ = ["JOB_NAME", "OUTPUT_DIR", "InstanceJob", "credentials_yaml", "instance_train_config", "job_command",
-           "remote_workdir"]
+__all__ = ["JOB_FILE", "JOB_NAME", "OUTPUT_DIR", "InstanceJob", "credentials_yaml", "instance_train_config",
+           "job_command", "job_file", "remote_workdir"]
 
 JOB_NAME = "train"  # the detached job's name: one training job per run, so a reconnect finds it
 OUTPUT_DIR = "out"  # the trainer's default_root_dir on the instance, relative to the run's folder
 CONFIG_FILE = "train.yaml"
+JOB_FILE = "job.json"
 HOME_DIR = ".stager"  # STAGER_HOME on the instance; holds the scoped key
 PUSH_CLASS = "stager.run.push.CheckpointPush"
 REPORT_CLASS = "stager.run.report.MetricsReport"
@@ -134,13 +136,17 @@ def credentials_yaml(access_key: str, secret_key: str) -> str:
     return yaml.safe_dump({"object_storage": {"access_key": access_key, "secret_key": secret_key}})
 
 
+def job_file(job: InstanceJob) -> dict[str, Any]:
+    """``job.json`` for ``stager.run.agent``: where the datasets go and the config to train with (nothing secret)."""
+    return {"endpoint_url": job.endpoint_url, "config": CONFIG_FILE,
+            "datasets": {dataset_dir(name): url for name, url in job.datasets.items()}}
+
+
 def job_command(job: InstanceJob, python: str) -> str:
-    """The detached job: pull each dataset (verified against its manifest), then train.
+    """The detached job: ``stager.run.agent`` pulls each dataset (verified against its manifest), then runs
+    ``stager train fit --config train.yaml``.
 
     No secret is on this line: the key is read from the run's ``.stager`` folder.
     """
     env = {"STAGER_HOME": HOME_DIR, "AWS_REGION": job.signing_region, "PYTHONUNBUFFERED": "1"}
-    steps = [command(python, "-m", "stager", "data", "pull", url, dataset_dir(name), "--endpoint-url",
-                     job.endpoint_url) for name, url in job.datasets.items()]
-    steps.append(command(python, "-m", "stager", "train", "fit", "--config", CONFIG_FILE))
-    return with_env(env, " && ".join(steps))
+    return with_env(env, command(python, "-m", "stager.run.agent", JOB_FILE))

@@ -9,6 +9,7 @@ from stager.run.job import (
     credentials_yaml,
     instance_train_config,
     job_command,
+    job_file,
 )
 
 JOB = InstanceJob(run_id="r1", endpoint_url="http://127.0.0.1:9000", signing_region="us-east-1",
@@ -49,23 +50,17 @@ def test_outputs_callbacks_and_resume(tmp_path):
     assert resumed["ckpt_path"] == "resume.ckpt"
 
 
-def test_job_command_pulls_then_trains_and_holds_no_secret():
-    line = job_command(JOB, "/opt/stager/venv/bin/python")
-    words = shlex.split(line)
-    assert words[:2] == ["export", "AWS_REGION=us-east-1"]
-    pull = words.index("pull")
-    assert words[pull + 1:pull + 5] == ["s3://data-b/datasets/mnist", "data/mnist", "--endpoint-url",
-                                        "http://127.0.0.1:9000"]
-    assert words[-6:] == ["-m", "stager", "train", "fit", "--config", "train.yaml"]
-    assert line.index(" pull ") < line.index(" fit ")
+def test_job_command_runs_the_agent_and_holds_no_secret():
+    words = shlex.split(job_command(JOB, "/opt/stager/venv/bin/python"))
+    assert words[:4] == ["export", "AWS_REGION=us-east-1", "PYTHONUNBUFFERED=1", "STAGER_HOME=.stager"]
+    assert words[-4:] == ["/opt/stager/venv/bin/python", "-m", "stager.run.agent", "job.json"]
+    assert job_file(JOB) == {"endpoint_url": "http://127.0.0.1:9000", "config": "train.yaml",
+                             "datasets": {"data/mnist": "s3://data-b/datasets/mnist"}}
 
 
 def test_job_command_quotes_hostile_names():
-    job = InstanceJob(run_id="r1", endpoint_url="http://127.0.0.1:9000", signing_region="us-east-1",
-                      outputs_bucket="b", datasets={"x": "s3://b/$(touch /tmp/pwned)"})
-    words = shlex.split(job_command(job, "/p y/python"))
-    assert "s3://b/$(touch /tmp/pwned)" in words
-    assert "/p y/python" in words
+    words = shlex.split(job_command(JOB, "/p y/$(touch pwned)/python"))
+    assert "/p y/$(touch pwned)/python" in words
 
 
 def test_credentials_file_shape():
