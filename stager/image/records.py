@@ -71,14 +71,19 @@ class BuildStore:
         return path
 
     def all(self) -> list[BuildRecord]:
-        """Every readable record, oldest first; unreadable files are skipped."""
-        records = []
-        for path in sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []:
+        """Every readable record, oldest first; unreadable files are skipped.
+
+        Ids and start times have whole seconds, so two builds started in the same second are
+        ordered by when their records were last written (a build's at its end).
+        """
+        found = []
+        for path in self.folder.glob("*.json") if self.folder.is_dir() else []:
             try:
-                records.append(BuildRecord.from_json(json.loads(path.read_text(encoding="utf-8"))))
+                record = BuildRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+                found.append(((record.started, path.stat().st_mtime_ns, path.name), record))
             except (OSError, ValueError, TypeError):
                 continue
-        return records
+        return [record for _, record in sorted(found, key=lambda item: item[0])]
 
     def for_image(self, image_id: str) -> list[BuildRecord]:
         return [r for r in self.all() if r.image_id == image_id]

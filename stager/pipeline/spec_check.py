@@ -198,8 +198,12 @@ class _Checker:
             raise self.doc.error("storage", "missing `storage.bucket`",
                                  hint="the linode target needs a bucket of your own, e.g. bucket: ${STAGER_BUCKET}")
         bucket = self._string(storage, "bucket", where="storage.bucket", default=DEFAULT_BUCKET)
-        prefix = storage.get("prefix", DEFAULT_PREFIX)
-        prefix = "" if prefix is None else self._string(storage, "prefix", where="storage.prefix", empty_ok=True)
+        if "prefix" not in storage:
+            prefix = DEFAULT_PREFIX
+        elif storage["prefix"] is None:
+            prefix = ""
+        else:
+            prefix = self._string(storage, "prefix", where="storage.prefix", empty_ok=True)
         self._s3_location(bucket, "", "storage.bucket")
         self._s3_location(bucket, prefix, "storage.prefix")
         outputs = self._string(storage, "outputs_bucket", where="storage.outputs_bucket",

@@ -73,12 +73,13 @@ def controller_cidrs(target: str) -> list[str]:
                          "to it, e.g. export STAGER_SSH_FROM=203.0.113.4/32") from None
 
 
-def open_access(cloud, *, run_id: str, target: str, data_bucket: str, outputs_bucket: str, bucket_region: str,
+def open_access(cloud, *, run_id: str, target: str, data_bucket: str | None, outputs_bucket: str, bucket_region: str,
                 tags: tuple[str, ...], record: Callable[[str, int, str], None],
                 object_storage: bool) -> RunAccess:
     """Make the run's keys and firewall; ``record(kind, id, label)`` is called as each cloud resource appears.
 
-    ``object_storage``: whether the instances need a key (they pull data and push checkpoints).
+    ``object_storage``: whether the instances need a key (they pull data and push checkpoints);
+    ``data_bucket`` None when the datasets come on volumes (the key then reaches the outputs bucket only).
     """
     from stager.cloud.access import BucketAccess, firewall_label
     from stager.cloud.tags import resource_label
@@ -90,8 +91,10 @@ def open_access(cloud, *, run_id: str, target: str, data_bucket: str, outputs_bu
     record("firewall", firewall.id, label)
     if object_storage:
         label = resource_label(run_id, "key")
-        key = cloud.create_object_key(label, [BucketAccess(data_bucket, bucket_region, "read_only"),
-                                              BucketAccess(outputs_bucket, bucket_region, "read_write")])
+        buckets = [BucketAccess(outputs_bucket, bucket_region, "read_write")]
+        if data_bucket is not None:
+            buckets.insert(0, BucketAccess(data_bucket, bucket_region, "read_only"))
+        key = cloud.create_object_key(label, buckets)
         access.object_key_id = key.id
         access.access_key, access.secret_key = key.access_key, key.secret_key
         record("bucket_key", key.id, label)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from stager.data.workflow import ValidationOutcome, hash_cache, validate_and_rec
 from stager.errors import JobFailed, UsageError
 from stager.pipeline import DataSpec, PipelineSpec
 
-__all__ = ["DataInvalid", "fill_missing", "sync_all", "validate_all"]
+__all__ = ["DataInvalid", "fill_missing", "sync_all", "sync_volumes", "validate_all", "volume_label_for"]
 
 
 class DataInvalid(JobFailed):
@@ -111,3 +112,42 @@ def sync_all(validated: list[Validated], spec: PipelineSpec, client, *, say: Cal
                 f"{result.skipped} unchanged, to {url}")
             urls[item.data.name] = url
     return urls
+
+
+_VOLUME_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+
+
+def volume_label_for(spec: PipelineSpec, data: DataSpec) -> str:
+    """The label of the volume holding ``data``: ``storage.volume.label`` (or ``stager-<pipeline>``), with the
+    dataset's name appended when the pipeline has several (a volume holds one dataset).
+
+    Raises:
+        UsageError: the label is not a valid volume label.
+    """
+    base = spec.storage.volume_label or f"stager-{spec.name}"
+    label = base if len(spec.data) == 1 else f"{base}-{data.name}"
+    if not _VOLUME_LABEL.match(label) or "--" in label or "__" in label:
+        raise UsageError(f"{spec.path}: storage.volume.label: {label!r} is not a valid volume label for dataset "
+                         f"{data.name} (1-32 letters, digits, _ or -, starting with a letter); set a shorter "
+                         "storage.volume.label")
+    return label
+
+
+def sync_volumes(validated: list[Validated], spec: PipelineSpec, target, *, run_id: str,
+                 say: Callable[[str], None]) -> dict:
+    """Put each dataset on its own volume in ``compute.region`` (only what changed); return name -> VolumeInfo.
+
+    The volumes are kept after the run (tagged ``stager-dataset``): the next run attaches them again.
+    """
+    from stager.storage.volume import sync_to_volume
+
+    volumes = {}
+    for item in validated:
+        label = volume_label_for(spec, item.data)
+        result = sync_to_volume(target, item.data.path, item.outcome.manifest, label=label,
+                                region=spec.compute.region, size_gb=spec.storage.volume_size_gb or 20,
+                                run_id=run_id, say=say)
+        say(f"data {item.data.name}: sent {len(result.sent)} file(s) ({result.bytes_sent / 1024**2:.1f} MB), "
+            f"{result.skipped} unchanged, to volume {label} ({result.volume.id})")
+        volumes[item.data.name] = result.volume
+    return volumes

@@ -86,6 +86,7 @@ class RunEngine:
         self.s3_client = None
         self._s3_close: Callable[[], None] = lambda: None
         self.dataset_urls: dict[str, str] = {}
+        self.volumes: dict = {}  # dataset name -> VolumeInfo, with storage.via: volume
         self.image_id: str | None = None
 
     # -- the whole run -----------------------------------------------------------------------------
@@ -185,9 +186,6 @@ class RunEngine:
         if spec.compute.nodes != 1:
             raise UsageError(f"{spec.path}: compute.nodes: stager run trains on one instance (got "
                              f"{spec.compute.nodes}); set nodes: 1")
-        if spec.storage.via != "object-storage" and spec.data:
-            raise UsageError(f"{spec.path}: storage.via: stager run sends datasets through Object Storage; "
-                             "set via: object-storage (volumes: stager data sync volume://...)")
         if spec.data:
             self._move("validating")
             fill_missing(spec, self.say)
@@ -197,7 +195,10 @@ class RunEngine:
                                     ok=item.outcome.report.ok)
             self._move("syncing")
             self._open_storage()
-            self.dataset_urls = sync_all(validated, spec, self.s3_client, say=self.say)
+            if spec.storage.via == "volume":
+                self._sync_volumes(validated)
+            else:
+                self.dataset_urls = sync_all(validated, spec, self.s3_client, say=self.say)
         else:
             self._open_storage()
         self._image()
@@ -206,6 +207,16 @@ class RunEngine:
             self._instance_stage(spec.rehearse.type, rehearsal=True)
         self._instance_stage(spec.compute.type, rehearsal=False)
         self._move("tearing_down")
+
+    def _sync_volumes(self, validated) -> None:
+        from stager.cost.estimate import STAGING_PLAN
+        from stager.run.datasets import sync_volumes
+
+        self.volumes = sync_volumes(validated, self.spec, self.target, run_id=self.run_id, say=self.say)
+        self.spent_usd += self._price(STAGING_PLAN)[0]  # the staging instance's one billed hour
+        for name, volume in self.volumes.items():
+            self.ledger.event(self.run_id, "data.volume", {"dataset": name, "volume": volume.id,
+                                                           "label": volume.label})
 
     def _open_storage(self) -> None:
         from stager.storage.buckets import ensure_bucket
@@ -216,7 +227,10 @@ class RunEngine:
             f"s3://{self.spec.storage.bucket}"), home=self.options.home)
         self.s3_settings = settings
         self.s3_client = make_client(settings)
-        for bucket in (self.spec.storage.bucket, self.spec.storage.outputs_bucket):
+        buckets = [self.spec.storage.outputs_bucket]
+        if self.spec.storage.via == "object-storage":
+            buckets.insert(0, self.spec.storage.bucket)
+        for bucket in buckets:
             ensure_bucket(self.s3_client, bucket, say=self.say)
 
     def _image(self) -> None:
@@ -255,11 +269,9 @@ class RunEngine:
             role="rehearsal" if rehearsal else "gpu")
         rented = Rented(info.id, info.created or self.cloud.now(), hourly)
         self.rented.append(rented)
-        job = self._job(rehearsal)
-        config_file = self.folder.write_text("rehearsal/train.yaml" if rehearsal else "train.yaml",
-                                             config_text(self._instance_config(job, rehearsal)))
-        self.folder.write_json(str(config_file.with_name(JOB_FILE).relative_to(self.folder.root)), job_file(job))
-        resume_file = self._resume_checkpoint() if job.resume_from else None
+        for volume in self.volumes.values():
+            self.cloud.attach_volume(volume.id, info.id)
+            self.say(f"volume {volume.label} ({volume.id}) attached to instance {info.id}")
         progress = TrainingProgress(train_log=self.folder.train_log, metrics=self.folder.metrics, say=self.say,
                                     dollars=lambda: guard.dollars, on_record=self._on_record)
         guard = RunGuard(self.cloud, [rented], max_usd=spec.budget.max_usd, max_hours=spec.budget.max_hours,
@@ -273,6 +285,13 @@ class RunEngine:
                 remote.wait_until_ready(timeout=self.options.boot_timeout)
                 self.say(f"SSH to instance {info.id} answers with the pinned host key")
                 layout = detect_layout(remote, self.target.sandboxed)
+                mounts = instance.mount_volumes(remote, layout, list(self.volumes.values()), say=self.say)
+                job = self._job(rehearsal, {name: mounts[v.label] for name, v in self.volumes.items()})
+                config_file = self.folder.write_text("rehearsal/train.yaml" if rehearsal else "train.yaml",
+                                                     config_text(self._instance_config(job, rehearsal)))
+                self.folder.write_json(str(config_file.with_name(JOB_FILE).relative_to(self.folder.root)),
+                                       job_file(job))
+                resume_file = self._resume_checkpoint() if job.resume_from else None
                 if not rehearsal:
                     self._move("training")
                 workdir = remote_workdir(self.run_id)
@@ -303,7 +322,7 @@ class RunEngine:
                     self._collect(remote, workdir)
         except InstanceLost as exc:
             raise InstanceLost(f"{exc}; the checkpoints pushed so far are in s3://{spec.storage.outputs_bucket}/"
-                               f"{job.checkpoints_prefix}/: continue with `stager run {spec.path} --resume "
+                               f"runs/{self.run_id}/checkpoints/: continue with `stager run {spec.path} --resume "
                                f"{self.run_id}`") from None
         finally:
             progress.close()
@@ -319,7 +338,8 @@ class RunEngine:
         if getattr(self, "_run_access", None) is None:
             storage = self.spec.storage
             self._run_access = open_access(
-                self.cloud, run_id=self.run_id, target=self.spec.target, data_bucket=storage.bucket,
+                self.cloud, run_id=self.run_id, target=self.spec.target,
+                data_bucket=storage.bucket if storage.via == "object-storage" else None,
                 outputs_bucket=storage.outputs_bucket, bucket_region=self._bucket_region(),
                 tags=_tags(self.run_id, self.spec.budget.max_hours),
                 record=lambda kind, rid, label: self._created(kind, rid, label), object_storage=True)
@@ -328,7 +348,7 @@ class RunEngine:
     def _bucket_region(self) -> str:
         return self.spec.storage.region if self.spec.target == "linode" else self.s3_settings.region
 
-    def _job(self, rehearsal: bool) -> InstanceJob:
+    def _job(self, rehearsal: bool, volumes: dict[str, str]) -> InstanceJob:
         from stager.run.push import read_index
 
         resume_from = None
@@ -339,7 +359,7 @@ class RunEngine:
                 self._resume_index = index
         return InstanceJob(run_id=self.run_id, endpoint_url=self.s3_settings.endpoint_url,
                            signing_region=self.s3_settings.region, outputs_bucket=self.spec.storage.outputs_bucket,
-                           datasets=self.dataset_urls, resume_from=resume_from)
+                           datasets=self.dataset_urls, resume_from=resume_from, volumes=volumes)
 
     def _instance_config(self, job: InstanceJob, rehearsal: bool) -> dict:
         config = instance_train_config(self.spec.train.config, job,

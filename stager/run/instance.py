@@ -24,7 +24,7 @@ from stager.cloud.errors import CapacityError, CloudError, CloudTimeout
 from stager.cloud.tags import resource_label, stager_tags
 from stager.cloud.teardown import delete_instance_surely
 from stager.remote import Remote, SshTarget, host_key_cloud_config
-from stager.remote.quoting import command
+from stager.remote.quoting import command, quote
 from stager.run.access import RunAccess
 from stager.run.job import (
     CONFIG_FILE,
@@ -75,6 +75,28 @@ def provision(cloud, *, run_id: str, plan: str, region: str, image_id: str, acce
             if delete_instance_surely(cloud, label=label, instance_id=info.id, role="training", say=say):
                 forget(info.id)
     raise CloudError(f"the training instance failed to boot {BOOT_ATTEMPTS} times; last: {last}")
+
+
+def mount_volumes(remote: Remote, layout, volumes: list, *, say: Callable[[str], None]) -> dict[str, str]:
+    """Mount each attached dataset volume read-only at ``/mnt/<label>``; return label -> the path commands use.
+
+    On the local target the emulator shows an attached volume at ``/mnt/<label>`` in the sandbox already;
+    on Linode it is a block device (formatted when its dataset was synced), mounted here.
+    """
+    mounts = {}
+    for volume in volumes:
+        mount = layout.path(f"/mnt/{volume.label}")
+        if not layout.sandboxed:
+            device = f"/dev/disk/by-id/scsi-0Linode_Volume_{volume.label}"
+            remote.run("\n".join([
+                f"i=0; while [ ! -b {quote(device)} ] && [ $i -lt 120 ]; do sleep 1; i=$((i+1)); done",
+                f"mkdir -p {quote(mount)}",
+                f"mountpoint -q {quote(mount)} || mount -o ro {quote(device)} {quote(mount)}",
+            ]), stream=False, display=f"mount volume {volume.label} read-only")
+        remote.run(command("test", "-d", mount), stream=False, display=f"check volume {volume.label} is there")
+        say(f"volume {volume.label} mounted at {mount}")
+        mounts[volume.label] = mount
+    return mounts
 
 
 def ssh_target(info: InstanceInfo, access: RunAccess) -> SshTarget:

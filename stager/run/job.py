@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import posixpath
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +52,13 @@ class InstanceJob:
     endpoint_url: str  # the S3 endpoint the instance uses
     signing_region: str  # AWS_REGION for SigV4 on the instance
     outputs_bucket: str  # the bucket the instance may write
-    datasets: Mapping[str, str]  # dataset name -> its s3:// URL in the data bucket
+    datasets: Mapping[str, str]  # dataset name -> its s3:// URL in the data bucket, pulled by the agent
     resume_from: str | None = None  # a checkpoint already placed in the run's folder, relative to it
+    volumes: Mapping[str, str] = field(default_factory=dict)  # dataset name -> where its volume is mounted
+
+    def dataset_paths(self) -> dict[str, str]:
+        """Where each dataset is on the instance: ``data/<name>`` when pulled, the mount point on a volume."""
+        return {**{name: dataset_dir(name) for name in self.datasets}, **self.volumes}
 
     @property
     def outputs_prefix(self) -> str:
@@ -79,13 +84,15 @@ def instance_train_config(config: Mapping[str, Any], job: InstanceJob, *, local_
 
     ``local_paths`` maps each dataset name to its folder on this machine; a string
     anywhere in the config naming that folder (absolute, or relative to one of
-    ``bases``) becomes the instance's ``data/<name>``. The outputs go to ``out/``
+    ``bases``) becomes where the instance has it (``data/<name>``, or the mount
+    point of its volume). The outputs go to ``out/``
     (whatever ``default_root_dir`` said: the run collects them from there), the
     progress bar is off unless asked for (the run shows its own), and two
     callbacks are added: one pushes every checkpoint to the outputs bucket as it
     is saved, one reports metrics as lines the controller reads.
     """
     resolved = {name: path.resolve() for name, path in local_paths.items()}
+    on_instance = job.dataset_paths()
 
     def rewrite(value: Any) -> Any:
         if isinstance(value, dict):
@@ -94,8 +101,8 @@ def instance_train_config(config: Mapping[str, Any], job: InstanceJob, *, local_
             return [rewrite(v) for v in value]
         if isinstance(value, str) and value:
             for name, folder in resolved.items():
-                if _names_folder(value, folder, bases):
-                    return dataset_dir(name)
+                if name in on_instance and _names_folder(value, folder, bases):
+                    return on_instance[name]
         return value
 
     out = rewrite(copy.deepcopy(dict(config)))

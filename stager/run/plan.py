@@ -97,12 +97,16 @@ def image_facts(spec: PipelineSpec, find_image: Callable[[str], object | None] |
 
 
 def _data_plan(spec: PipelineSpec, home: Path) -> tuple[DataPlan, ...]:
+    from stager.run.datasets import volume_label_for
     from stager.storage.manifest import ManifestStore
 
     store = ManifestStore(home)
     plans = []
     for data in spec.data:
-        url = spec.storage.dataset_url(data.name)
+        if spec.storage.via == "volume":
+            url = f"volume://{volume_label_for(spec, data)} (in {spec.compute.region}, kept between runs)"
+        else:
+            url = spec.storage.dataset_url(data.name)
         if not data.path.is_dir() or not any(data.path.iterdir()):
             plans.append(DataPlan(data.name, data.path, url, None, None,
                                   "will be filled on first use (sources, or the data module's prepare_data)"))

@@ -113,3 +113,24 @@ def test_a_rehearsal_runs_first_on_a_cpu_plan(run_world, tmp_path):
         assert plans == ["g6-standard-2", "g1-gpu-rtx6000-1"]
         started = [e.data for e in record.events if e.kind == "train.started"]
         assert [s["rehearsal"] for s in started] == [True, False]
+
+
+def test_datasets_on_a_volume_are_read_from_it(run_world, tmp_path):
+    pipeline = run_world.pipeline(tmp_path, epochs=1, batches=5,
+                                  storage={"via": "volume", "bucket": "stager-data",
+                                           "volume": {"size_gb": 10, "label": "mnist-test-vol"}})
+    done = run_world.run(tmp_path, str(pipeline))
+    assert done.returncode == 0, done.stderr[-3000:]
+    status = run_json(tmp_path)
+    folder = tmp_path / "runs" / status["run_id"]
+    job = json.loads((folder / "job.json").read_text())
+    assert job["datasets"] == {}  # nothing pulled from Object Storage: the volume holds the data
+    import yaml
+
+    data_dir = yaml.safe_load((folder / "train.yaml").read_text())["data"]["init_args"]["data_dir"]
+    assert data_dir.endswith("/mnt/mnist-test-vol")
+    volumes = [v for v in run_world.emulator.backend.volumes.list_volumes() if v.label == "mnist-test-vol"]
+    assert len(volumes) == 1 and volumes[0].linode_id is None  # kept for the next run, detached
+    with run_world.ledger() as ledger:
+        events = [e.data for e in ledger.run(status["run_id"]).events if e.kind == "data.volume"]
+        assert events == [{"dataset": "mnist", "volume": volumes[0].id, "label": "mnist-test-vol"}]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,17 @@ def test_the_dump_has_the_file_shape(write_pipeline):
                             "train", "outputs", "budget", "rehearse"]
     assert dumped["data"]["mnist"]["validate"]["labels"] == {"level": "error", "min": 0, "max": 9}
     assert dumped["budget"] == {"max_usd": 5.0, "max_hours": 2.0, "expected_hours": 0.5}
+
+
+def test_storage_defaults_the_prefix_and_the_outputs_bucket(write_pipeline, pipeline_text):
+    text = re.sub(r"prefix: [^,}]+, ", "", pipeline_text)
+    assert "prefix" not in text.split("storage:")[1].split("\n")[0]
+    storage = load_pipeline(write_pipeline(text), environ={}).storage
+    assert (storage.prefix, storage.outputs_bucket) == ("datasets", f"{storage.bucket}-runs")
+
+
+def test_the_outputs_bucket_must_differ_from_the_data_bucket(write_pipeline, pipeline_text):
+    bucket = re.search(r"bucket: ([a-z0-9.-]+)", pipeline_text).group(1)
+    text = pipeline_text.replace(f"bucket: {bucket},", f"bucket: {bucket}, outputs_bucket: {bucket},")
+    with pytest.raises(ConfigError, match="storage.outputs_bucket"):
+        load_pipeline(write_pipeline(text), environ={})
