@@ -40,5 +40,7 @@ def run_world(run_world_session, tmp_path):
     if leaked or firewalls or keys:
         problems.append(f"left behind: instances {leaked}, firewalls {firewalls}, keys {keys}")
     problems += find_secrets(world, [tmp_path, world.home])
+    problems += [f"a process's arguments held a secret: {line}" for line in set(world.argument_leaks)]
+    world.argument_leaks.clear()
     if problems:
         pytest.fail("; ".join(problems))

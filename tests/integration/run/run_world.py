@@ -13,8 +13,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ class RunWorld:
     home: Path
     emulator: object
     data: Path  # a synthetic MNIST dataset, made once
+    argument_leaks: list[str] = field(default_factory=list)  # command lines seen holding a secret
 
     def env(self, **extra: str) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LINODE_", "STAGER_"))}
@@ -59,9 +61,17 @@ class RunWorld:
         return path
 
     def start(self, folder: Path, *args: str, **env: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "stager", "run", *args, "--runs-dir", str(folder / "runs")],
-                                cwd=folder, env=self.env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)
+        process = subprocess.Popen([sys.executable, "-m", "stager", "run", *args, "--runs-dir",
+                                    str(folder / "runs")], cwd=folder, env=self.env(**env), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, start_new_session=True)
+        threading.Thread(target=self._watch_arguments, args=(process,), daemon=True).start()
+        return process
+
+    def _watch_arguments(self, process: subprocess.Popen) -> None:
+        """While the run lives, look at every process's arguments for a secret, five times a second."""
+        while process.poll() is None:
+            self.argument_leaks.extend(process_arguments_with_secrets(self))
+            time.sleep(0.2)
 
     def run(self, folder: Path, *args: str, timeout: float = 240, **env: str) -> subprocess.CompletedProcess:
         process = self.start(folder, *args, **env)
