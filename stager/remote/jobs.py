@@ -58,8 +58,8 @@ _LOG_CHUNK = 256 * 1024
 # How long a job may look dead with no exit status before follow gives up: the
 # runner writes ``exit`` just after the job ends, never much later.
 _EXIT_GRACE_S = 3.0
-_SCRIPT_TIMEOUT_S = 60.0
-_RECONNECT_SLICE_S = 5.0  # between slices of reconnecting, the caller may look at the instance itself  # start, status and kill scripts return at once; longer means a dead link
+_SCRIPT_TIMEOUT_S = 60.0  # start, status and kill scripts return at once; longer means a dead link
+_RECONNECT_SLICE_S = 5.0  # between slices of reconnecting, the caller may look at the instance itself
 
 
 @dataclass(frozen=True)
@@ -236,9 +236,6 @@ class JobMethods:
         self._exec(script, f"kill -{match.group(1)} job {job.name}", check=True, timeout=_SCRIPT_TIMEOUT_S, log=None)
         self._log.note(f"sent SIG{match.group(1)} to job {job.name} (process group {job.pid})")
 
-    def _reconnect(self, budget: float, on_poll: Callable[[], None] | None) -> None:
-        _reconnect_in_slices(self, budget, on_poll)
-
     def follow(self, job: DetachedJob, *, offset: int = 0, timeout: float | None = None, poll: float = 0.2,
                reconnect_timeout: float = 120.0, on_poll: Callable[[], None] | None = None) -> int:
         """Stream the job's log from byte ``offset`` to the console and log file until it ends; return its exit code.
@@ -271,7 +268,7 @@ class JobMethods:
                 if timeout is not None:
                     budget = min(budget, max(0.0, timeout - (time.monotonic() - started)))
                 self._log.note(f"{exc}; reconnecting")
-                self._reconnect(budget, on_poll)
+                _reconnect_in_slices(self, budget, on_poll)
                 continue
             if status.exit_code is not None:
                 cursor.finish()

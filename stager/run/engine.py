@@ -312,7 +312,8 @@ class RunEngine:
                         raise InstanceLost(f"instance {info.id} disappeared mid-training ({exc})") from None
                     raise
                 self.ledger.event(self.run_id, "train.ended", {"exit_code": code, "step": progress.last_step,
-                                                               "rehearsal": rehearsal})
+                                                               "rehearsal": rehearsal,
+                                                               "metrics": progress.final_metrics})
                 if code not in (0, None):
                     last = progress.tail[-1] if progress.tail else "(no output)"
                     raise JobFailed(f"{what} exited with {code} at step {progress.last_step}: {last[:300]} "

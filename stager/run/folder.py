@@ -73,12 +73,6 @@ class RunFolder:
     def write_json(self, name: str, data: Any) -> Path:
         return self.write_text(name, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
-    def read_json(self, name: str) -> Any:
-        try:
-            return json.loads((self.root / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-
     def log(self, line: str) -> None:
         """Append a line to the controller log, stamped with UTC time."""
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

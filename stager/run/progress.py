@@ -50,8 +50,7 @@ class TrainingProgress:
         self.last_epoch = 0
         self.max_epochs: int | None = None
         self.total_steps: int | None = None
-        self.final_metrics: dict[str, Any] = {}
-        self.checkpoints: dict[str, dict] = {}  # name -> the last checkpoint_pushed record for it
+        self.final_metrics: dict[str, float] = {}  # the latest value of every finite metric reported
         self.ended = False
         self.tail: deque[str] = deque(maxlen=5)  # the trainer's last lines, for a failure's message
 
@@ -99,9 +98,6 @@ class TrainingProgress:
         elif event == "epoch":
             self.final_metrics.update(_finite(record.get("metrics")))
             self._show(record, force=True)
-        elif event == "checkpoint_pushed":
-            name = str(record.get("key", "")).rsplit("/", 1)[-1]
-            self.checkpoints[name] = record
         elif event == "end":
             self.ended = True
             self._show(record, force=True)

@@ -41,6 +41,8 @@ def test_a_run_trains_collects_and_leaves_nothing(run_world, tmp_path):
         assert last.sha256 == sha256_file(folder / "checkpoints" / "last.ckpt")
         assert last.location.startswith(f"s3://stager-data-runs/runs/{status['run_id']}/")
         assert record.datasets and record.datasets[0].ok
+        ended = [e.data for e in record.events if e.kind == "train.ended"]
+        assert ended[0]["exit_code"] == 0 and "val_loss" in ended[0]["metrics"]
         assert ledger.verify_chain(status["run_id"]) == []
 
 
