@@ -32,6 +32,7 @@ def run(
     from stager.image.builder import ImageBuilder
     from stager.ledger import LEDGER_FILE, Ledger
     from stager.pipeline import load_pipeline
+    from stager.run.access import controller_cidrs
     from stager.run.engine import RunEngine, RunOptions
     from stager.run.plan import make_plan
 
@@ -46,8 +47,10 @@ def run(
             return
         if not yes:
             check_budget(plan.estimate, spec.budget)
+        # Known before anything is spent: a bad STAGER_SSH_FROM must not cost an image build.
+        ssh_from = tuple(controller_cidrs(spec.target))
         options = RunOptions(runs_dir=runs_dir, home=home, resume=resume, rehearse=rehearse, say=_err,
-                             **_PACE[spec.target])
+                             ssh_from=ssh_from, **_PACE[spec.target])
         with Ledger.open(home / LEDGER_FILE, clock=opened.cloud.now) as ledger:
             result = RunEngine(spec, opened, ledger, plan, options).run()
     typer.echo(f"{result.run_id} {result.state}")

@@ -75,7 +75,7 @@ def controller_cidrs(target: str) -> list[str]:
 
 def open_access(cloud, *, run_id: str, target: str, data_bucket: str | None, outputs_bucket: str, bucket_region: str,
                 tags: tuple[str, ...], record: Callable[[str, int, str], None],
-                object_storage: bool) -> RunAccess:
+                object_storage: bool, ssh_from: tuple[str, ...] | None = None) -> RunAccess:
     """Make the run's keys and firewall; ``record(kind, id, label)`` is called as each cloud resource appears.
 
     ``object_storage``: whether the instances need a key (they pull data and push checkpoints);
@@ -86,7 +86,7 @@ def open_access(cloud, *, run_id: str, target: str, data_bucket: str | None, out
 
     access = RunAccess(new_key_pair(f"stager-{run_id}"), new_key_pair("stager-host"))
     label = firewall_label(run_id)
-    firewall = cloud.create_firewall(label, ssh_from=controller_cidrs(target), tags=tags)
+    firewall = cloud.create_firewall(label, ssh_from=list(ssh_from or controller_cidrs(target)), tags=tags)
     access.firewall_id = firewall.id
     record("firewall", firewall.id, label)
     if object_storage:

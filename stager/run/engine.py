@@ -48,6 +48,7 @@ class RunOptions:
     boot_timeout: float = 900.0  # a GPU instance boots in a few minutes; 15 is a broken one
     reconnect_timeout: float = 120.0  # how long an SSH drop may last before the instance is looked at
     guard_every_s: float = 10.0  # how often the budget and the instance are checked while training
+    ssh_from: tuple[str, ...] | None = None  # CIDRs the firewall admits SSH from; None: found when needed
     say: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr, flush=True))
 
 
@@ -339,7 +340,7 @@ class RunEngine:
         if getattr(self, "_run_access", None) is None:
             storage = self.spec.storage
             self._run_access = open_access(
-                self.cloud, run_id=self.run_id, target=self.spec.target,
+                self.cloud, run_id=self.run_id, target=self.spec.target, ssh_from=self.options.ssh_from,
                 data_bucket=storage.bucket if storage.via == "object-storage" else None,
                 outputs_bucket=storage.outputs_bucket, bucket_region=self._bucket_region(),
                 tags=_tags(self.run_id, self.spec.budget.max_hours),
