@@ -11,7 +11,7 @@ from stager.cloud import BucketAccess, CloudError, firewall_label, stager_tags
 from stager.errors import UsageError
 from stager.storage.s3 import S3Settings, make_client
 
-HERE = ["203.0.113.4/32"]
+HERE = ["127.0.0.1/32"]
 
 
 def _rules(emulator, firewall_id: int) -> dict:
@@ -28,7 +28,7 @@ def test_a_firewall_drops_everything_but_ssh_from_the_controller(emulator, cloud
     rules = _rules(emulator, info.id)
     assert rules["inbound_policy"] == "DROP" and rules["outbound_policy"] == "ACCEPT"
     assert [(r["action"], r["protocol"], r["ports"], r["addresses"]) for r in rules["inbound"]] == [
-        ("ACCEPT", "TCP", "22", {"ipv4": ["203.0.113.4/32"]})]
+        ("ACCEPT", "TCP", "22", {"ipv4": ["127.0.0.1/32"]})]
     assert rules["outbound"] == []
     assert [f.id for f in cloud.list_firewalls()] == [info.id]
     assert cloud.list_firewalls(tag="run:r1") == [info] and cloud.list_firewalls(tag="run:r2") == []

@@ -139,7 +139,7 @@ def test_datasets_on_a_volume_are_read_from_it(run_world, tmp_path):
 
 
 def test_a_bad_ssh_source_is_refused_before_anything_is_spent(run_world, tmp_path):
-    done = run_world.run(tmp_path, str(run_world.pipeline(tmp_path)), STAGER_SSH_FROM="10.0.0.1/33")
+    done = run_world.run(tmp_path, str(run_world.pipeline(tmp_path)), STAGER_SSH_FROM="127.0.0.1/33")
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1].startswith("error: STAGER_SSH_FROM: '10.0.0.1/33'")
+    assert done.stderr.strip().splitlines()[-1].startswith("error: STAGER_SSH_FROM: '127.0.0.1/33'")
     assert not (tmp_path / "runs").exists()
