@@ -41,7 +41,7 @@ def root(
 
 
 def _register() -> None:
-    from stager.cli import data, emulator, gc, image, runs, train
+    from stager.cli import data, emulator, gc, image, runs, sprint, train
     from stager.cli.run import run
 
     app.command("run")(run)
@@ -50,6 +50,7 @@ def _register() -> None:
     app.add_typer(image.app, name="image")
     app.add_typer(data.app, name="data")
     app.add_typer(runs.app, name="runs")
+    app.add_typer(sprint.app, name="sprint")
     app.add_typer(emulator.app, name="emulator")
     app.command("gc", help=gc.HELP)(gc.gc)
 

@@ -37,6 +37,10 @@ def run(
     from stager.run.plan import make_plan
 
     spec = load_pipeline(pipeline, target=target)
+    if spec.sprint is not None:
+        raise spec.error("sprint", "this file is a sprint: many experiments under one budget",
+                         hint=f"plan it with `stager sprint plan {pipeline}`, run it with `stager sprint run "
+                              f"{pipeline}`")
     home = stager_home()
     with open_target(spec.target) as opened:
         finder = ImageBuilder(opened, home=home, say=_err).find_image

@@ -3,6 +3,10 @@
 Plan ids, specs and prices are Linode's (see linode-facts.md beside the API spec);
 the RTX 4000 Ada hourly price is unconfirmed there and kept as configuration.
 Only RTX 6000 regions list the ``GPU Linodes`` capability, as on Linode.
+
+Linode prices a few regions on their own (Jakarta and Sao Paulo, 20-40% above
+the default), none of which the emulator serves; so one plan has a made-up
+price of that kind in ap-west, for clients' per-region path to be exercised.
 """
 
 from __future__ import annotations
@@ -54,13 +58,15 @@ class Plan:
     monthly: float  # USD, the cap on a month's hourly charges
     transfer_gb: int
     network_out_mbps: int
+    region_prices: tuple[tuple[str, float, float], ...] = ()  # (region, hourly, monthly) where a region differs
 
     def to_api(self) -> dict:
         return {
             "id": self.id, "label": self.label, "class": self.plan_class,
             "vcpus": self.vcpus, "memory": self.memory_mb, "disk": self.disk_mb, "gpus": self.gpus,
             "transfer": self.transfer_gb, "network_out": self.network_out_mbps,
-            "price": {"hourly": self.hourly, "monthly": self.monthly}, "region_prices": [],
+            "price": {"hourly": self.hourly, "monthly": self.monthly},
+            "region_prices": [{"id": r, "hourly": h, "monthly": m} for r, h, m in self.region_prices],
             "addons": {"backups": {"price": {"hourly": round(self.monthly * 0.25 / 730, 4),
                                              "monthly": round(self.monthly * 0.25, 2)},
                                    "region_prices": []}},
@@ -72,7 +78,8 @@ PLANS = [
     Plan("g6-nanode-1", "Nanode 1GB", "nanode", 1, 1024, 25600, 0, 0.0075, 5.0, 1000, 1000),
     Plan("g6-standard-2", "Linode 4GB", "standard", 2, 4096, 81920, 0, 0.036, 24.0, 4000, 4000),
     Plan("g6-dedicated-2", "Dedicated 4GB", "dedicated", 2, 4096, 81920, 0, 0.054, 36.0, 4000, 4000),
-    Plan("g1-gpu-rtx6000-1", "Dedicated 32GB + RTX6000 GPU x1", "gpu", 8, 32768, 655360, 1, 1.5, 1000.0, 16000, 10000),
+    Plan("g1-gpu-rtx6000-1", "Dedicated 32GB + RTX6000 GPU x1", "gpu", 8, 32768, 655360, 1, 1.5, 1000.0, 16000, 10000,
+         region_prices=(("ap-west", 1.8, 1200.0),)),
     Plan("g1-gpu-rtx6000-2", "Dedicated 64GB + RTX6000 GPU x2", "gpu", 16, 65536, 1310720, 2, 3.0, 2000.0, 20000, 10000),
     Plan("g1-gpu-rtx6000-3", "Dedicated 96GB + RTX6000 GPU x3", "gpu", 20, 98304, 1966080, 3, 4.5, 3000.0, 20000, 10000),
     Plan("g1-gpu-rtx6000-4", "Dedicated 128GB + RTX6000 GPU x4", "gpu", 24, 131072, 2621440, 4, 6.0, 4000.0, 20000, 10000),

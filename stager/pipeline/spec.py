@@ -19,8 +19,10 @@ A pipeline is one experiment::
 `load_pipeline` returns a frozen `PipelineSpec`; every mistake is a
 `ConfigError` naming the file, the line, the dotted field and a hint (exit code
 2). The field-by-field rules are in `stager.pipeline.spec_check`; docs/pipelines.md
-describes every field. Not supported: several pipelines in one file, includes,
-sprints (``sprint:``), datasets read from a bucket prefix, per-node compute settings.
+describes every field. A ``sprint:`` section (many experiments under one budget)
+is kept as written and checked by `stager.sprint.spec`, the layer that runs
+sprints. Not supported: several pipelines in one file, includes, datasets read
+from a bucket prefix, per-node compute settings.
 """
 
 from __future__ import annotations
@@ -153,6 +155,7 @@ class PipelineSpec:
     outputs: OutputsSpec = field(default_factory=OutputsSpec)
     rehearse: RehearseSpec = field(default_factory=RehearseSpec)
     description: str = ""  # free text, kept with the run
+    sprint: Any = field(default=None, repr=False)  # the `sprint:` section as written; None for a single run
     # Dotted fields whose values came from secret-looking variables (see stager.pipeline.envvars).
     secret_fields: frozenset[str] = field(default=frozenset(), repr=False)
     # The secret values themselves, so a copy of one anywhere in a dump is found too.
@@ -217,6 +220,7 @@ class PipelineSpec:
                        "expected_hours": self.budget.expected_hours},
             "rehearse": {"enabled": self.rehearse.enabled, "type": self.rehearse.type,
                          "max_hours": self.rehearse.max_hours},
+            **({"sprint": _copy(self.sprint)} if self.sprint is not None else {}),
         }
 
 

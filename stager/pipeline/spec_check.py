@@ -10,6 +10,7 @@ working folder.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import math
 import re
@@ -42,7 +43,7 @@ from stager.yamlio import YamlDoc, kind_of
 __all__ = ["check_pipeline"]
 
 _TOP_KEYS = ("name", "description", "target", "image", "data", "storage", "compute", "train", "outputs", "budget",
-             "rehearse")
+             "rehearse", "sprint")
 _REQUIRED_HINTS = {
     "name": "add a short name, e.g. name: mnist-mlp",
     "image": "add the gold-image recipe, e.g. image: images/cpu.yaml",
@@ -111,6 +112,7 @@ class _Checker:
             train=train,
             **sections,
             description=description,
+            sprint=copy.deepcopy(data.get("sprint")),
             secret_fields=self.substituted.secret_fields(),
             secret_values=secrets,
             doc=self.doc,

@@ -70,6 +70,8 @@ class _Stop(Exception):
 
 
 class RunEngine:
+    ID_KIND = "r"  # the letter a new run id starts with
+
     def __init__(self, spec: PipelineSpec, target: CloudTarget, ledger: Ledger, plan: RunPlan,
                  options: RunOptions) -> None:
         self.spec = spec
@@ -78,7 +80,7 @@ class RunEngine:
         self.ledger = ledger
         self.plan = plan
         self.options = options
-        self.run_id = options.resume or new_id("r")
+        self.run_id = options.resume or new_id(self.ID_KIND)
         self.folder = RunFolder.create(options.runs_dir, self.run_id)
         self.created: list[Created] = []
         self.rented: list[Rented] = []
@@ -89,6 +91,8 @@ class RunEngine:
         self.dataset_urls: dict[str, str] = {}
         self.volumes: dict = {}  # dataset name -> VolumeInfo, with storage.via: volume
         self.image_id: str | None = None
+        self.recipe_hash: str | None = None
+        self.dataset_records: list[tuple[str, str, bool]] = []  # (name, manifest digest, validation passed)
 
     # -- the whole run -----------------------------------------------------------------------------
 
@@ -181,6 +185,16 @@ class RunEngine:
     # -- the stages -------------------------------------------------------------------------------
 
     def _stages(self) -> None:
+        spec = self.spec
+        self._prepare()
+        rehearse = spec.rehearse.enabled if self.options.rehearse is None else self.options.rehearse
+        if rehearse:
+            self._instance_stage(spec.rehearse.type, rehearsal=True)
+        self._instance_stage(spec.compute.type, rehearsal=False)
+        self._move("tearing_down")
+
+    def _prepare(self) -> None:
+        """Everything before an instance: the datasets validated and synced, storage open, the image ready."""
         from stager.run.datasets import fill_missing, sync_all, validate_all
 
         spec = self.spec
@@ -191,9 +205,10 @@ class RunEngine:
             self._move("validating")
             fill_missing(spec, self.say)
             validated = validate_all(spec, home=self.options.home, say=self.say)
-            for item in validated:
-                self.ledger.dataset(self.run_id, name=item.data.name, digest=item.outcome.manifest.digest,
-                                    ok=item.outcome.report.ok)
+            self.dataset_records = [(item.data.name, item.outcome.manifest.digest, item.outcome.report.ok)
+                                    for item in validated]
+            for name, digest, ok in self.dataset_records:
+                self.ledger.dataset(self.run_id, name=name, digest=digest, ok=ok)
             self._move("syncing")
             self._open_storage()
             if spec.storage.via == "volume":
@@ -203,11 +218,6 @@ class RunEngine:
         else:
             self._open_storage()
         self._image()
-        rehearse = spec.rehearse.enabled if self.options.rehearse is None else self.options.rehearse
-        if rehearse:
-            self._instance_stage(spec.rehearse.type, rehearsal=True)
-        self._instance_stage(spec.compute.type, rehearsal=False)
-        self._move("tearing_down")
 
     def _sync_volumes(self, validated) -> None:
         from stager.cost.estimate import STAGING_PLAN
@@ -241,7 +251,7 @@ class RunEngine:
             self._move("imaging")
         builder = ImageBuilder(self.target, home=self.options.home, say=self.say)
         result = builder.build(self.spec.image.recipe)
-        self.image_id = result.image.id
+        self.image_id, self.recipe_hash = result.image.id, result.recipe_hash
         if not result.reused:
             self.spent_usd += result.record.estimated_usd or 0.0
         self.ledger.image(self.run_id, image_id=result.image.id, recipe_hash=result.recipe_hash)
@@ -285,6 +295,7 @@ class RunEngine:
                         on_line=progress.line) as remote:
                 remote.wait_until_ready(timeout=self.options.boot_timeout)
                 self.say(f"SSH to instance {info.id} answers with the pinned host key")
+                self.ledger.event(self.run_id, "instance.ready", {"instance": info.id, "plan": plan})
                 layout = detect_layout(remote, self.target.sandboxed)
                 mounts = instance.mount_volumes(remote, layout, list(self.volumes.values()), say=self.say)
                 job = self._job(rehearsal, {name: mounts[v.label] for name, v in self.volumes.items()})
@@ -385,29 +396,32 @@ class RunEngine:
         self.say(f"resuming from s3://{self.spec.storage.outputs_bucket}/{entry['key']} (step {entry.get('step')})")
         return local
 
-    def _collect(self, remote, workdir: str) -> None:
+    def _collect(self, remote, workdir: str, run_id: str | None = None, folder: RunFolder | None = None,
+                 say: Callable[[str], None] | None = None) -> None:
+        """Logs, metrics and checkpoints of run ``run_id`` (default this run) into ``folder``, each recorded."""
+        from stager.hashing import sha256_file
         from stager.run.collect import pull_checkpoints
         from stager.run.instance import collect_outputs
 
+        run_id, folder, say = run_id or self.run_id, folder or self.folder, say or self.say
         outputs = self.spec.outputs
         if outputs.logs or outputs.metrics:
-            archive, digest = collect_outputs(remote, workdir=workdir, dest=self.folder.outputs, say=self.say)
-            self._artifact(archive, digest)
+            archive, digest = collect_outputs(remote, workdir=workdir, dest=folder.outputs, say=say)
+            self._artifact(archive, digest, run_id=run_id, folder=folder)
         if outputs.checkpoints:
             for path, location, digest in pull_checkpoints(
-                    self.s3_client, self.spec.storage.outputs_bucket, f"runs/{self.run_id}/checkpoints",
-                    self.folder.checkpoints, say=self.say):
-                self._artifact(path, digest, location)
-        for path in (self.folder.train_log, self.folder.metrics):
+                    self.s3_client, self.spec.storage.outputs_bucket, f"runs/{run_id}/checkpoints",
+                    folder.checkpoints, say=say):
+                self._artifact(path, digest, location, run_id=run_id, folder=folder)
+        for path in (folder.train_log, folder.metrics):
             if path.exists():
-                from stager.hashing import sha256_file
+                self._artifact(path, sha256_file(path), run_id=run_id, folder=folder)
 
-                self._artifact(path, sha256_file(path))
-
-    def _artifact(self, path: Path, digest: str, location: str | None = None) -> None:
-        rel = path.relative_to(self.folder.root).as_posix()
-        self.ledger.artifact(self.run_id, path=rel, location=location or "local", size=path.stat().st_size,
-                             sha256=digest)
+    def _artifact(self, path: Path, digest: str, location: str | None = None, *, run_id: str | None = None,
+                  folder: RunFolder | None = None) -> None:
+        rel = path.relative_to((folder or self.folder).root).as_posix()
+        self.ledger.artifact(run_id or self.run_id, path=rel, location=location or "local",
+                             size=path.stat().st_size, sha256=digest)
 
     def _on_record(self, record: dict) -> None:
         event = record.get("event")

@@ -55,6 +55,7 @@ class InstanceJob:
     datasets: Mapping[str, str]  # dataset name -> its s3:// URL in the data bucket, pulled by the agent
     resume_from: str | None = None  # a checkpoint already placed in the run's folder, relative to it
     volumes: Mapping[str, str] = field(default_factory=dict)  # dataset name -> where its volume is mounted
+    gpu: int | None = None  # the one GPU the job may use (CUDA_VISIBLE_DEVICES) when it shares its instance
 
     def dataset_paths(self) -> dict[str, str]:
         """Where each dataset is on the instance: ``data/<name>`` when pulled, the mount point on a volume."""
@@ -156,4 +157,6 @@ def job_command(job: InstanceJob, python: str) -> str:
     No secret is on this line: the key is read from the run's ``.stager`` folder.
     """
     env = {"STAGER_HOME": HOME_DIR, "AWS_REGION": job.signing_region, "PYTHONUNBUFFERED": "1"}
+    if job.gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = str(job.gpu)  # side by side on a multi-GPU plan: one GPU each
     return with_env(env, command(python, "-m", "stager.run.agent", JOB_FILE))

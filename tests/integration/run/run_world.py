@@ -60,8 +60,9 @@ class RunWorld:
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
         return path
 
-    def start(self, folder: Path, *args: str, **env: str) -> subprocess.Popen:
-        process = subprocess.Popen([sys.executable, "-m", "stager", "run", *args, "--runs-dir",
+    def start(self, folder: Path, *args: str, command: tuple[str, ...] = ("run",), **env: str) -> subprocess.Popen:
+        """``stager <command> ARGS --runs-dir folder/runs`` in ``folder`` (``command`` e.g. ("sprint", "run"))."""
+        process = subprocess.Popen([sys.executable, "-m", "stager", *command, *args, "--runs-dir",
                                     str(folder / "runs")], cwd=folder, env=self.env(**env), stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True, start_new_session=True)
         threading.Thread(target=self._watch_arguments, args=(process,), daemon=True).start()
@@ -73,8 +74,9 @@ class RunWorld:
             self.argument_leaks.extend(process_arguments_with_secrets(self))
             time.sleep(0.2)
 
-    def run(self, folder: Path, *args: str, timeout: float = 240, **env: str) -> subprocess.CompletedProcess:
-        process = self.start(folder, *args, **env)
+    def run(self, folder: Path, *args: str, timeout: float = 240, command: tuple[str, ...] = ("run",),
+            **env: str) -> subprocess.CompletedProcess:
+        process = self.start(folder, *args, command=command, **env)
         try:
             out, err = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

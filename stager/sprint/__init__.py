@@ -1,0 +1,1 @@
+"""Training sprints: many experiments under one budget, packed onto few billed instance-hours."""
