@@ -127,10 +127,12 @@ def main() -> None:
                   f"{ratio:>7.3f} {lane_cells} {baseline.total_usd:>9.1f} {baseline.total_usd / plan.total_usd:>10.2f}")
     print(f"slowest pack(): {worst_s:.3f} s; worst plan / lower bound: {worst_ratio:.3f}; "
           f"worst plan / max(lower bound, lane bound): {worst_best:.3f}")
-    time_met, cost_met = worst_s <= TARGET_S, worst_ratio <= TARGET_RATIO
-    verdict = "PASS" if time_met and cost_met else "FAIL"
-    print(f"{verdict}: target <= {TARGET_S:g} s and <= {TARGET_RATIO} x lower bound "
-          f"(time {'met' if time_met else 'MISSED'}, cost {'met' if cost_met else 'MISSED'})")
+    time_met = worst_s <= TARGET_S
+    for bound, worst in (("lower_bound", worst_ratio), ("max(lower_bound, lane bound)", worst_best)):
+        cost_met = worst <= TARGET_RATIO
+        verdict = "PASS" if time_met and cost_met else "FAIL"
+        print(f"{verdict}: target <= {TARGET_S:g} s and <= {TARGET_RATIO} x {bound} "
+              f"(time {'met' if time_met else 'MISSED'}, cost {'met' if cost_met else 'MISSED'})")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def plan(
     refresh_prices: bool = typer.Option(False, "--refresh-prices", help="Read /linode/types again now."),
 ) -> None:
     """Print the plan (instances, experiments on each, times, billed hours, dollars) beside the naive plan."""
-    sprint, sprint_plan, _run_plan = _planned(file, target, at=at, probe=probe, refresh_prices=refresh_prices)
+    sprint_plan, _run_plan = _planned(_sprint(file, target), at=at, probe=probe, refresh_prices=refresh_prices)
     if as_json:
         typer.echo(json.dumps(sprint_plan.to_json(), indent=2))
         return
@@ -56,9 +56,11 @@ def run(
     from stager.sprint.runner import SprintRunner
 
     home = stager_home()
-    with open_target(_sprint(file, target).pipeline.target) as opened:
-        sprint, sprint_plan, run_plan = _planned(file, target, at="now", probe=probe, opened=opened,
-                                                 ignore_window=ignore_window)
+    sprint = _sprint(file, target)
+    if not ignore_window:
+        _check_window(sprint, datetime.now(timezone.utc))
+    with open_target(sprint.pipeline.target) as opened:
+        sprint_plan, run_plan = _planned(sprint, at="now", probe=probe, opened=opened)
         for line in sprint_plan.describe():
             _err(line)
         ssh_from = tuple(controller_cidrs(sprint.pipeline.target))
@@ -159,25 +161,28 @@ def _sprint(file: Path, target: str | None):
     return load_sprint(file, target=target)
 
 
-def _planned(file: Path, target: str | None, *, at: str | None, probe: bool, refresh_prices: bool = False,
-             opened=None, ignore_window: bool = True):
-    """The sprint, its plan and the run plan of its pipeline (image and data facts), prices from the target."""
+def _check_window(sprint, now: datetime) -> None:
+    from stager.errors import UsageError
+
+    window = sprint.window
+    if window is not None and not window.contains(now):
+        raise UsageError(f"{sprint.path}: `sprint.window`: it is {now:%H:%M} UTC, outside the window "
+                         f"{window.start:%H:%M}-{window.end:%H:%M} UTC; schedule it (`stager sprint schedule`) "
+                         f"or pass --ignore-window")
+
+
+def _planned(sprint, *, at: str | None, probe: bool, refresh_prices: bool = False, opened=None):
+    """The sprint's plan and the run plan of its pipeline (image and data facts), with prices from its target."""
     from stager.cloud import open_target
     from stager.cost.prices import load_prices
-    from stager.errors import UsageError
     from stager.home import stager_home
     from stager.image.builder import ImageBuilder
     from stager.ledger import LEDGER_FILE, Ledger
     from stager.run.plan import make_plan
     from stager.sprint.plan import make_sprint_plan
 
-    sprint = _sprint(file, target)
     home = stager_home()
     start = _start(sprint, at)
-    if not ignore_window and sprint.window is not None and not sprint.window.contains(start):
-        raise UsageError(f"{file}: `sprint.window`: it is {start:%H:%M} UTC, outside the window "
-                         f"{sprint.window.start:%H:%M}-{sprint.window.end:%H:%M} UTC; schedule it "
-                         f"(`stager sprint schedule`) or pass --ignore-window")
     own = opened is None
     opened = opened or open_target(sprint.pipeline.target)
     try:
@@ -195,7 +200,7 @@ def _planned(file: Path, target: str | None, *, at: str | None, probe: bool, ref
     finally:
         if own:
             opened.close()
-    return sprint, sprint_plan, run_plan
+    return sprint_plan, run_plan
 
 
 def _start(sprint, at: str | None) -> datetime:
