@@ -143,6 +143,10 @@ class SprintRunner(ExperimentRuns, RunEngine):
             time.sleep(0.2)  # the main thread stays free for Ctrl-C and SIGTERM
         if self.stopping:
             raise _Stop("aborted", self.stopping)
+        if not any(o.state == "succeeded" for o in self.outcomes.values()):
+            states = ", ".join(f"{o.name} {o.state}" for o in self.outcomes.values())
+            raise _Stop("failed", f"no experiment succeeded ({states}); see each one's reason with "
+                                  f"`stager sprint status {self.run_id}`")
         self._move("tearing_down")
 
     # -- one instance: created once, its lanes served in turn --------------------------------------

@@ -135,6 +135,20 @@ def test_a_failed_experiment_is_recorded_and_the_rest_go_on(run_world, tmp_path)
     assert len([r for r in record.resources if r.kind == "instance"]) == 1  # the instance went on serving
 
 
+def test_a_sprint_whose_every_experiment_fails_fails(run_world, tmp_path):
+    path = _sprint_file(run_world, tmp_path, "sprint-all-broken", {"experiments": {"list": [
+        {"name": "broken", "set": {"data.init_args.data_dir": str(tmp_path / "no-such-data")}}]}})
+
+    done = _sprint_run(run_world, tmp_path, path)
+
+    assert done.returncode == 1, done.stderr[-4000:]
+    sprint_id, state = done.stdout.split()[-2:]
+    assert state == "failed"
+    record, experiments = _sprint_record(run_world, sprint_id)
+    assert "no experiment succeeded (broken failed)" in record.transitions[-1].reason
+    assert [e.state for e in experiments] == ["failed"] and not record.live_resources
+
+
 def test_the_budget_stops_the_running_experiment_and_starts_no_more(run_world, tmp_path):
     # The first experiment trains long; once it does, the provider's clock jumps 57 minutes, so the next
     # billed hour (which would cross the $2 budget) is under 5 minutes away.
