@@ -57,6 +57,7 @@ class _Instance:
     info: object = None  # InstanceInfo while it lives
     rented: Rented | None = None
     committed_until: datetime | None = None  # the latest end of an experiment started on it
+    reserved_usd: float = 0.0  # its first billed hour, counted from the moment it may be created until it is
     served: list[Outcome] = field(default_factory=list)
 
 
@@ -164,6 +165,7 @@ class SprintRunner(ExperimentRuns, RunEngine):
             try:
                 lost = self._one_instance(inst, queues, attempt)
             except Exception as exc:  # noqa: BLE001 - one instance's failure must not stop the others
+                inst.reserved_usd = 0.0
                 self.say(f"instance {inst.plan.index + 1} could not serve its experiments: {exc}")
                 self._skip_all(queues, f"its instance failed: {exc}")
                 return
@@ -192,6 +194,7 @@ class SprintRunner(ExperimentRuns, RunEngine):
         with self._lock:
             inst.info = info
             inst.rented = Rented(info.id, info.created or self.cloud.now(), hourly)
+            inst.reserved_usd = 0.0
             self.rented.append(inst.rented)
         lost = False
         try:
@@ -239,7 +242,7 @@ class SprintRunner(ExperimentRuns, RunEngine):
 
     def _bill_if(self, extend: _Instance | None, until: datetime | None, now: datetime) -> float:
         """The sprint's bill if every instance lives until its commitments end (``extend`` until ``until``)."""
-        total = self.spent_usd
+        total = self.spent_usd + sum(i.reserved_usd for i in self._instances if i.rented is None)
         for item in self._living():
             end = max(now, item.committed_until or now)
             if item is extend and until is not None:
@@ -264,6 +267,7 @@ class SprintRunner(ExperimentRuns, RunEngine):
                         f"${self.spec.budget.max_usd:.2f} budget")
             if inst not in self._instances:
                 self._instances.append(inst)
+            inst.reserved_usd = hourly  # two instances deciding at once must not both fit the same dollars
             return None
 
     def _may_start(self, inst: _Instance, name: str) -> str | None:
@@ -350,12 +354,13 @@ class SprintRunner(ExperimentRuns, RunEngine):
             if inst.rented in self.rented:
                 self.rented.remove(inst.rented)
             inst.rented = None
+            served, inst.served = inst.served, []  # a replacement's bill is shared by its own experiments
         self._release_instance(inst.info.id)
-        self._share(inst, usd)
+        self._share(served, usd)
 
-    def _share(self, inst: _Instance, usd: float) -> None:
+    def _share(self, served: list[Outcome], usd: float) -> None:
         """Each experiment's part of its instance's bill, by the time it trained there (lanes share equally)."""
-        served = [o for o in inst.served if o.started is not None]
+        served = [o for o in served if o.started is not None]
         times = [max(1.0, ((o.ended or o.started) - o.started).total_seconds()) for o in served]
         total = sum(times)
         for outcome, seconds in zip(served, times):

@@ -149,6 +149,21 @@ def test_a_sprint_whose_every_experiment_fails_fails(run_world, tmp_path):
     assert [e.state for e in experiments] == ["failed"] and not record.live_resources
 
 
+def test_no_gpu_capacity_records_why_each_experiment_never_ran(run_world, tmp_path):
+    run_world.emulator.faults.gpu_capacity["us-east"] = 0
+    path = _sprint_file(run_world, tmp_path, "sprint-no-capacity", {"experiments": {"grid": {
+        "model.init_args.hidden": [16, 24]}}})
+
+    done = _sprint_run(run_world, tmp_path, path)
+
+    assert done.returncode == 1, done.stderr[-4000:]
+    record, experiments = _sprint_record(run_world, done.stdout.split()[-2])
+    assert record.state == "failed" and not record.live_resources
+    for experiment in experiments:
+        reason = experiment.transitions[-1].reason
+        assert experiment.state == "aborted" and "its instance failed" in reason and "us-east" in reason, reason
+
+
 def test_the_budget_stops_the_running_experiment_and_starts_no_more(run_world, tmp_path):
     # The first experiment trains long; once it does, the provider's clock jumps 57 minutes, so the next
     # billed hour (which would cross the $2 budget) is under 5 minutes away.
