@@ -172,9 +172,17 @@ def test_the_budget_stops_the_running_experiment_and_starts_no_more(run_world, t
         {"name": "second", "set": {"model.init_args.hidden": 16}},
         {"name": "third", "set": {"model.init_args.hidden": 24}},
     ]}}, budget={"max_usd": 2, "max_hours": 1, "expected_hours": 0.05})
-    code, out, err = _sprint_meddled(run_world, tmp_path, path, "train.epoch",
-                                     lambda *_: run_world.emulator.backend.clock.advance(seconds=57 * 60))
+    seen = {}
+
+    def look_then_jump(*_) -> None:
+        seen.update(json.loads(_stager(run_world, tmp_path, "sprint", "status", "--json")))
+        run_world.emulator.backend.clock.advance(seconds=57 * 60)
+
+    code, out, err = _sprint_meddled(run_world, tmp_path, path, "train.epoch", look_then_jump)
     assert code == 1, err[-4000:]
+    # while "long" trained: one running, two queued, one started hour spent of the $2
+    assert (seen["running"], seen["queued"], seen["done"]) == (1, 2, 0), seen
+    assert (seen["spent_usd"], seen["left_usd"]) == (1.5, 0.5)
     sprint_id, state = out.split()[-2:]
     assert state == "aborted"
     record, experiments = _sprint_record(run_world, sprint_id)
