@@ -84,6 +84,17 @@ def test_list_shows_a_table_newest_first(ledger_file):
     assert "(so far)" in next(line for line in out.splitlines() if "r-new-running" in line)
 
 
+def test_list_stops_at_its_limit_and_says_how_many_more(ledger_file):
+    code, out, _ = invoke("list", "--ledger", str(ledger_file), "--limit", "2")
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert [line.split()[0] for line in lines[1:3]] == ["r-new-running", "r-new-failed"]
+    assert lines[-1] == "... and 1 older run(s): --limit 0 lists them all"
+    assert "r-old-cifar" in invoke("list", "--ledger", str(ledger_file), "--limit", "0")[1]
+    (only,) = json.loads(invoke("list", "--ledger", str(ledger_file), "--json", "-n", "1")[1])
+    assert only["id"] == "r-new-running"
+
+
 @pytest.mark.parametrize(("args", "expected"), [
     (("--status", "failed"), ["r-new-failed"]),
     (("--status", "succeeded"), ["r-old-cifar"]),
