@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="List runs and show one in full, from the ledger ($STAGER_HOME/ledger.sqlite).",
+app = typer.Typer(help="List, show and verify runs, from the ledger ($STAGER_HOME/ledger.sqlite).",
                   no_args_is_help=True, add_completion=False)
 
 _JSON = typer.Option(False, "--json", help="Print JSON instead of tables.")
@@ -173,3 +173,13 @@ def _print_record(record, problems: list[str]) -> None:
     console.print()
     console.print("spec", style="bold")
     console.print(yaml.safe_dump(record.spec, sort_keys=False).rstrip() or "{}", markup=False)
+
+
+def _register_audit_commands() -> None:
+    """`stager runs verify` and `stager runs diff` live in their own modules (stager.audit does the work)."""
+    from stager.cli.runs_verify import verify
+
+    app.command("verify")(verify)
+
+
+_register_audit_commands()

@@ -1,0 +1,1 @@
+"""Auditing past runs from the ledger: verify their records and artifacts, compare two runs, report costs."""
