@@ -41,7 +41,7 @@ def root(
 
 
 def _register() -> None:
-    from stager.cli import data, emulator, gc, image, runs, sprint, train
+    from stager.cli import cost, data, emulator, gc, image, runs, sprint, train
     from stager.cli.run import run
 
     app.command("run")(run)
@@ -51,6 +51,7 @@ def _register() -> None:
     app.add_typer(data.app, name="data")
     app.add_typer(runs.app, name="runs")
     app.add_typer(sprint.app, name="sprint")
+    app.add_typer(cost.app, name="cost")
     app.add_typer(emulator.app, name="emulator")
     app.command("gc", help=gc.HELP)(gc.gc)
 
