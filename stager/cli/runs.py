@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="List, show and verify runs, from the ledger ($STAGER_HOME/ledger.sqlite).",
+app = typer.Typer(help="List, show, verify and compare runs, from the ledger ($STAGER_HOME/ledger.sqlite).",
                   no_args_is_help=True, add_completion=False)
 
 _JSON = typer.Option(False, "--json", help="Print JSON instead of tables.")
@@ -177,9 +177,11 @@ def _print_record(record, problems: list[str]) -> None:
 
 def _register_audit_commands() -> None:
     """`stager runs verify` and `stager runs diff` live in their own modules (stager.audit does the work)."""
+    from stager.cli.runs_diff import diff
     from stager.cli.runs_verify import verify
 
     app.command("verify")(verify)
+    app.command("diff")(diff)
 
 
 _register_audit_commands()
