@@ -35,7 +35,7 @@ def test_a_real_run_verifies_intact(run_world, finished_run):
     assert "of them in object storage)" in done.output
 
     with run_world.ledger() as ledger:
-        result = verify_run(ledger, run_id[:12], runs_dir=runs, s3_client_for=client_for(run_world))
+        result = verify_run(ledger, run_id[:-2], runs_dir=runs, s3_client_for=client_for(run_world))
         offline = verify_run(ledger, run_id, runs_dir=runs, s3_client_for=None)
     assert result.intact and result.run_id == run_id and result.events > 10
     assert all(a.checked_local for a in result.artifacts)
