@@ -145,6 +145,12 @@ class DDPStrategy(SingleDeviceStrategy):
                 dist.barrier()
             dist.destroy_process_group()
             self._owns_group = False
+            # Collect the group's store and transport now: left to interpreter exit, their native threads
+            # are sometimes destroyed still joinable, and the process aborts ("terminate called without
+            # an active exception", exit -6) after a successful fit (seen about 1 run in 10 under torchrun).
+            import gc
+
+            gc.collect()
 
 
 class FSDPStrategy(DDPStrategy):
