@@ -39,10 +39,10 @@ def test_creating_a_firewall_again_returns_the_first_and_follows_a_new_address(e
     first = cloud.create_firewall("stager-r1-fw", ssh_from=HERE, tags=tags)
     assert cloud.create_firewall("stager-r1-fw", ssh_from=HERE, tags=tags) == first
     version = _rules(emulator, first.id)["version"]
-    moved = cloud.create_firewall("stager-r1-fw", ssh_from=["198.51.100.7"], tags=tags)
+    moved = cloud.create_firewall("stager-r1-fw", ssh_from=["127.0.0.7"], tags=tags)
     assert moved == first and len(cloud.list_firewalls()) == 1
     rules = _rules(emulator, first.id)
-    assert rules["inbound"][0]["addresses"] == {"ipv4": ["198.51.100.7/32"]} and rules["version"] == version + 1
+    assert rules["inbound"][0]["addresses"] == {"ipv4": ["127.0.0.7/32"]} and rules["version"] == version + 1
 
 
 def test_a_firewall_create_whose_answer_was_lost_is_not_made_twice(emulator, lossy_proxy, cloud_for):

@@ -19,7 +19,7 @@ T0 = datetime(2026, 11, 21, 9, 12, tzinfo=timezone.utc)
 class Catalogue:
     """A cloud's catalogue as ``load_prices`` reads it: ``plans()``, and how many times it was asked."""
 
-    base_url = "https://api.linode.com/v4"
+    base_url = "http://127.0.0.1:9/v4"
 
     def __init__(self, *, gpu_hourly: float = 1.5, fails: bool = False) -> None:
         self.gpu_hourly = gpu_hourly
@@ -29,7 +29,7 @@ class Catalogue:
     def plans(self) -> list[PlanInfo]:
         self.reads += 1
         if self.fails:
-            raise CloudError("listing plans failed: could not reach the Linode API at https://api.linode.com/v4")
+            raise CloudError("listing plans failed: could not reach the Linode API at http://127.0.0.1:9/v4")
         return [PlanInfo("g6-nanode-1", "Nanode 1GB", 0, 1, 1024, 25600, 0.0075, 5.0),
                 PlanInfo("gpu-1", "GPU x1", 1, 8, 32768, 655360, self.gpu_hourly, 1000.0, {"ap-west": 1.8})]
 
@@ -42,7 +42,7 @@ def test_the_first_load_reads_the_api_and_caches_it_with_its_date(tmp_path):
     api = Catalogue()
     book = load_prices(api, home=tmp_path, target="linode", now=T0)
     assert api.reads == 1 and book.fetched == T0 and not book.stale
-    assert book.source == "/linode/types at api.linode.com"
+    assert book.source == "/linode/types at 127.0.0.1"
     assert cache_files(tmp_path) == ["prices-linode.json"]  # the temporary file was renamed, none is left
     assert PriceBook.from_json(json.loads((tmp_path / "cache" / "prices-linode.json").read_text())) == book
 
@@ -109,7 +109,7 @@ def test_an_unreachable_api_falls_back_to_a_stale_cache_and_says_so(tmp_path):
     book = load_prices(api, home=tmp_path, target="linode", now=T0 + timedelta(days=3, hours=2))
     assert api.reads == 1 and book.stale and book.fetched == T0 and book.hourly("gpu-1", "us-east") == 1.5
     assert book.describe(T0 + timedelta(days=3, hours=2)) == (
-        "prices from /linode/types at api.linode.com, read 3 d ago (2026-11-21 09:12 UTC); "
+        "prices from /linode/types at 127.0.0.1, read 3 d ago (2026-11-21 09:12 UTC); "
         "stale: the API could not be read to renew them")
 
 
@@ -162,7 +162,7 @@ def test_describe_says_how_long_ago_and_when(tmp_path, later, ago):
     book = load_prices(Catalogue(), home=tmp_path, target="linode", now=T0)
     assert book.age(T0 + later) == later
     assert book.describe(T0 + later) == (
-        f"prices from /linode/types at api.linode.com, read {ago} (2026-11-21 09:12 UTC)")
+        f"prices from /linode/types at 127.0.0.1, read {ago} (2026-11-21 09:12 UTC)")
 
 
 def test_a_book_survives_json():
