@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import typer
+
+from stager.cli.run import _err
 
 app = typer.Typer(help="Training sprints: a sweep of experiments packed onto few billed instance-hours, under a "
                        "budget, run now or on a schedule.", no_args_is_help=True, add_completion=False)
@@ -238,7 +239,3 @@ def _scheduled_json(item) -> dict:
     from dataclasses import asdict, is_dataclass
 
     return asdict(item) if is_dataclass(item) else dict(item)
-
-
-def _err(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)

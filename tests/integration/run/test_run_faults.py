@@ -157,12 +157,7 @@ def test_an_interrupt_while_imaging_deletes_the_builder(run_world, tmp_path):
     shutil.copytree(REPO / "images" / "smoke", tmp_path / "smoke")
     pipeline = run_world.pipeline(tmp_path, image=str(recipe))
     run_world.emulator.faults.boot_s = 6  # the builder exists and boots slowly
-    process = run_world.start(tmp_path, str(pipeline))
-    _wait_for_an_instance(run_world, process)
-    assert any("builder" in label for label in run_world.live_instances())
-    os.kill(process.pid, signal.SIGINT)
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err[-3000:]
+    _interrupt_while_booting(run_world, tmp_path, pipeline, "builder")
     assert _state(run_world, run_json(tmp_path)["run_id"])[0] == "aborted"
 
 
@@ -170,13 +165,18 @@ def test_an_interrupt_while_syncing_to_a_volume_deletes_the_staging_instance(run
     pipeline = run_world.pipeline(tmp_path, storage={"via": "volume", "bucket": "stager-data",
                                                      "volume": {"size_gb": 10, "label": "mnist-interrupted"}})
     run_world.emulator.faults.boot_s = 6  # the staging instance exists and boots slowly
-    process = run_world.start(tmp_path, str(pipeline))
-    _wait_for_an_instance(run_world, process)
-    assert any("staging" in label for label in run_world.live_instances())
-    os.kill(process.pid, signal.SIGINT)
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err[-3000:]
+    _interrupt_while_booting(run_world, tmp_path, pipeline, "staging")
     with run_world.ledger() as ledger:
         record = ledger.run(run_json(tmp_path)["run_id"])
         assert record.state == "aborted"
         assert [t.state for t in record.transitions][-3:] == ["syncing", "tearing_down", "aborted"]
+
+
+def _interrupt_while_booting(world, folder, pipeline, role: str) -> None:
+    """Start the run, Ctrl-C it once its ``role`` instance exists, and expect exit 130."""
+    process = world.start(folder, str(pipeline))
+    _wait_for_an_instance(world, process)
+    assert any(role in label for label in world.live_instances())
+    os.kill(process.pid, signal.SIGINT)
+    _out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-3000:]
