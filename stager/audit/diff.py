@@ -64,7 +64,7 @@ class RunDiff:
     spec: tuple[Change, ...] = ()  # the resolved pipeline, by dotted path
     data: tuple[Change, ...] = ()  # datasets by digest, then their files (``name/path``)
     image: tuple[Change, ...] = ()  # image id and recipe hash
-    environment: tuple[Change, ...] = ()  # versions: stager, torch, python, ...
+    environment: tuple[Change, ...] = ()  # versions (stager, torch, python, ...), the instance's packages
     code: tuple[Change, ...] = ()  # the project's git commit and dirtiness
     cost: tuple[Change, ...] = ()  # estimated, actual and billed dollars; billed instance-hours
     metrics: tuple[Change, ...] = ()  # final metrics of training, with B - A
@@ -107,7 +107,7 @@ def diff_runs(a: RunRecord, b: RunRecord, *, manifests: ManifestStore | None) ->
         spec=_compare(_spec(a), _spec(b)),
         data=_data(a, b, manifests),
         image=_compare(_image(a), _image(b)),
-        environment=_compare(dict(a.versions), dict(b.versions)),
+        environment=_compare(_environment(a), _environment(b)),
         code=_compare(_code(a), _code(b)),
         cost=_compare(_cost(a), _cost(b), numeric=True),
         metrics=_compare(_metrics(a), _metrics(b), numeric=True),
@@ -158,6 +158,16 @@ def _image(run: RunRecord) -> dict[str, Any]:
         return {}
     latest = run.images[-1]  # a resumed run may record its image again; the last one trained
     return {"image_id": latest.image_id, "recipe_hash": latest.recipe_hash}
+
+
+def _environment(run: RunRecord) -> dict[str, Any]:
+    """The controller's versions, then what the training instance had, package by package."""
+    found: dict[str, Any] = dict(run.versions)
+    instance = run.instance_environment or {}
+    if "python" in instance:
+        found["instance.python"] = instance["python"]
+    found.update({f"package.{name}": version for name, version in (instance.get("packages") or {}).items()})
+    return found
 
 
 def _code(run: RunRecord) -> dict[str, Any]:

@@ -41,7 +41,7 @@ def root(
 
 
 def _register() -> None:
-    from stager.cli import cost, data, emulator, gc, image, runs, sprint, train
+    from stager.cli import cost, data, emulator, gc, image, runs, sprint, train, ui
     from stager.cli.run import run
 
     app.command("run")(run)
@@ -54,6 +54,7 @@ def _register() -> None:
     app.add_typer(cost.app, name="cost")
     app.add_typer(emulator.app, name="emulator")
     app.command("gc", help=gc.HELP)(gc.gc)
+    app.command("ui")(ui.ui)
 
 
 def _fail(message: str, code: int) -> int:

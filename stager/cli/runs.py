@@ -139,6 +139,7 @@ def _print_record(record, problems: list[str]) -> None:
         ("cost", f"estimated {_usd(record.estimated_usd)}, actual {_usd(record.actual_usd)}, "
                  f"billed resources {_usd(record.billed_usd)}"),
         ("versions", ", ".join(f"{k} {v}" for k, v in sorted(record.versions.items())) or "-"),
+        ("instance", _instance_environment(record.instance_environment)),
         ("git", f"{git.get('commit') or '-'}{' (dirty)' if git.get('dirty') else ''}" if git else "not a git checkout"),
         ("chain", f"intact, head {record.head_hash}" if not problems else f"{len(problems)} problem(s)"),
     ]
@@ -169,19 +170,48 @@ def _print_record(record, problems: list[str]) -> None:
     section("costs", ("time", "estimated", "actual"),
             [(_when(c.time), _usd(c.estimated_usd), _usd(c.actual_usd)) for c in record.costs])
     section("events", ("seq", "time", "kind", "data"),
-            [(e.seq, _when(e.time), e.kind, json.dumps(e.data, sort_keys=True)) for e in record.events])
+            [(e.seq, _when(e.time), e.kind, _event_data(e)) for e in record.events])
     console.print()
     console.print("spec", style="bold")
     console.print(yaml.safe_dump(record.spec, sort_keys=False).rstrip() or "{}", markup=False)
 
 
-def _register_audit_commands() -> None:
-    """`stager runs verify` and `stager runs diff` live in their own modules (stager.audit does the work)."""
-    from stager.cli.runs_diff import diff
-    from stager.cli.runs_verify import verify
+# (command, module under stager.cli, function): each audit command lives in its own module.
+_AUDIT_COMMANDS = (
+    ("verify", "runs_verify", "verify"),
+    ("diff", "runs_diff", "diff"),
+    ("logs", "runs_logs", "logs"),
+    ("report", "runs_report", "report"),
+    ("export", "runs_export", "export"),
+    ("verify-export", "runs_export", "verify_export"),
+    ("reproduce", "runs_reproduce", "reproduce"),
+)
 
-    app.command("verify")(verify)
-    app.command("diff")(diff)
+
+def _instance_environment(environment: dict | None) -> str:
+    if not environment:
+        return "- (no report from a training instance)"
+    packages = environment.get("packages") or {}
+    shown = ", ".join(f"{name} {packages[name]}" for name in ("torch", "numpy", "stager") if name in packages)
+    return (f"python {environment.get('python', '?')}, {len(packages)} packages" + (f" ({shown})" if shown else "")
+            + "; the whole list: --json")
+
+
+def _event_data(event) -> str:
+    from stager.ledger.records import INSTANCE_ENVIRONMENT
+
+    if event.kind == INSTANCE_ENVIRONMENT:  # a hundred packages would drown the table
+        data = {**event.data, "packages": f"{len(event.data.get('packages') or {})} packages"}
+        return json.dumps(data, sort_keys=True)
+    return json.dumps(event.data, sort_keys=True)
+
+
+def _register_audit_commands() -> None:
+    """Register the audit commands; stager.audit does their work."""
+    from importlib import import_module
+
+    for name, module, function in _AUDIT_COMMANDS:
+        app.command(name)(getattr(import_module(f"stager.cli.{module}"), function))
 
 
 _register_audit_commands()

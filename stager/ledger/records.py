@@ -7,8 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 from stager.ledger.states import is_finished
 
-__all__ = ["ArtifactRecord", "CostRecord", "DatasetRecord", "EventRecord", "ImageRecord", "ResourceRecord",
-           "RunRecord", "RunSummary", "Transition", "to_json"]
+__all__ = ["INSTANCE_ENVIRONMENT", "ArtifactRecord", "CostRecord", "DatasetRecord", "EventRecord", "ImageRecord",
+           "ResourceRecord", "RunRecord", "RunSummary", "Transition", "to_json"]
+
+INSTANCE_ENVIRONMENT = "instance.environment"  # the event kind of the training instance's packages and Python
 
 
 def to_json(value: object) -> object:
@@ -141,3 +143,9 @@ class RunRecord(RunSummary):
     @property
     def live_resources(self) -> list[ResourceRecord]:
         return [r for r in self.resources if r.live]
+
+    @property
+    def instance_environment(self) -> dict | None:
+        """What the training instance had (python, platform, packages): its latest report; None before training."""
+        reports = [e.data for e in self.events if e.kind == INSTANCE_ENVIRONMENT]
+        return reports[-1] if reports else None

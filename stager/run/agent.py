@@ -23,11 +23,14 @@ from pathlib import Path
 __all__ = ["main"]
 
 
-def _warm_up() -> None:
+def _warm_up(environment: dict) -> None:
     try:
         import stager.train  # noqa: F401  (torch and the trainer, imported while the data downloads)
     except Exception:  # noqa: BLE001 - the real import below reports it properly
         pass
+    from stager.run.environment import describe
+
+    environment.update(describe())
 
 
 def _pull(endpoint_url: str, datasets: dict[str, str]) -> None:
@@ -57,13 +60,18 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m stager.run.agent job.json", file=sys.stderr)
         return 2
     job = json.loads(Path(args[0]).read_text(encoding="utf-8"))
-    warm = threading.Thread(target=_warm_up, daemon=True)
+    environment: dict = {}
+    warm = threading.Thread(target=_warm_up, args=(environment,), daemon=True)
     warm.start()
     # The pull goes through the CLI's error handling too: one line and an exit code on failure.
     code = _run(lambda: _pull(job["endpoint_url"], job["datasets"]))
     if code:
         return code
     warm.join()
+    if environment:
+        from stager.run.report import emit
+
+        emit({"event": "environment", **environment})
     return stager_main(["train", "fit", "--config", job["config"]])
 
 

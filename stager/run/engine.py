@@ -28,6 +28,7 @@ from stager.ledger import Ledger
 from stager.ledger.states import RESUMABLE, is_finished
 from stager.pipeline import PipelineSpec
 from stager.run.access import RunAccess, open_access
+from stager.run.environment import ENVIRONMENT_EVENT, ledger_data
 from stager.run.folder import RunFolder
 from stager.run.guard import BudgetStop, InstanceLost, Rented, RunGuard, billed_usd
 from stager.run.job import JOB_FILE, InstanceJob, config_text, instance_train_config, job_file, remote_workdir
@@ -49,6 +50,11 @@ class RunOptions:
     reconnect_timeout: float = 120.0  # how long an SSH drop may last before the instance is looked at
     guard_every_s: float = 10.0  # how often the budget and the instance are checked while training
     ssh_from: tuple[str, ...] | None = None  # CIDRs the firewall admits SSH from; None: found when needed
+    # Pin this image (`stager runs reproduce`) instead of building or reusing one by recipe hash, and record it
+    # with this recipe hash (the one recorded with the image; default: the recipe's hash today).
+    image_id: str | None = None
+    image_recipe_hash: str | None = None
+    opening_events: tuple[tuple[str, dict], ...] = ()  # (kind, data) recorded as soon as the run is
     say: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr, flush=True))
 
 
@@ -144,6 +150,8 @@ class RunEngine:
             self.ledger.create_run(pipeline=spec.name, pipeline_file=str(spec.path), target=spec.target,
                                    spec=redacted, versions=versions(), git=git_state(spec.path.parent),
                                    run_id=self.run_id)
+        for kind, data in self.options.opening_events:
+            self.ledger.event(self.run_id, kind, data)
         self.ledger.cost(self.run_id, estimated_usd=self.plan.estimate.total_usd)
         self.say(f"run {self.run_id} ({spec.name} on {spec.target}); folder {self.folder.root}")
         self.say(self.plan.estimate.summary())
@@ -247,6 +255,9 @@ class RunEngine:
     def _image(self) -> None:
         from stager.image.builder import ImageBuilder
 
+        if self.options.image_id is not None:
+            self._pinned_image(self.options.image_id)
+            return
         if self.plan.image_id is None:
             self._move("imaging")
         builder = ImageBuilder(self.target, home=self.options.home, say=self.say)
@@ -257,6 +268,17 @@ class RunEngine:
         self.ledger.image(self.run_id, image_id=result.image.id, recipe_hash=result.recipe_hash)
         self.say(f"image {result.image.id} ({'reused' if result.reused else 'built'}) for recipe "
                  f"{result.recipe_hash[:16]}...")
+
+    def _pinned_image(self, image_id: str) -> None:
+        """Use ``image_id`` as it is: a reproduction must boot the image the original run booted."""
+        image = self.cloud.get_image(image_id)
+        if image is None or image.status != "available":
+            raise UsageError(f"image {image_id} no longer exists on target {self.spec.target} "
+                             f"({'gone' if image is None else image.status}), so this run cannot use it")
+        self.image_id = image.id
+        self.recipe_hash = self.options.image_recipe_hash or self.plan.recipe_hash
+        self.ledger.image(self.run_id, image_id=image.id, recipe_hash=self.recipe_hash)
+        self.say(f"image {image.id} (pinned) for recipe {self.recipe_hash[:16]}...")
 
     # -- one instance: provision, train, collect, delete --------------------------------------------
 
@@ -425,6 +447,8 @@ class RunEngine:
 
     def _on_record(self, record: dict) -> None:
         event = record.get("event")
+        if (environment := ledger_data(record)) is not None:
+            self.ledger.event(self.run_id, ENVIRONMENT_EVENT, environment)
         if event == "epoch":
             self.ledger.event(self.run_id, "train.epoch", {k: record.get(k) for k in ("epoch", "step", "metrics")})
         elif event == "checkpoint_pushed":

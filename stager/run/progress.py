@@ -66,8 +66,9 @@ class TrainingProgress:
                 if self._echo:
                     self._say(f"  {text}")
                 return
-            self._metrics.write(json.dumps(record, sort_keys=True) + "\n")
-            self._metrics.flush()
+            if record.get("event") != "environment":  # the agent's report, for the ledger; not a metric
+                self._metrics.write(json.dumps(record, sort_keys=True) + "\n")
+                self._metrics.flush()
             self._handle(record)
             if self._on_record is not None:
                 self._on_record(record)

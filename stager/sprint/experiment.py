@@ -24,6 +24,7 @@ from pathlib import Path
 from stager.errors import StagerError
 from stager.ids import new_id
 from stager.run.engine import _one_line, _safe
+from stager.run.environment import ENVIRONMENT_EVENT, ledger_data
 from stager.run.folder import RunFolder
 from stager.run.guard import BudgetStop, InstanceLost
 from stager.sprint.halving import Verdict
@@ -159,6 +160,8 @@ class ExperimentRuns:
 
     def _on_experiment_record(self, outcome: Outcome, record: dict) -> None:
         event = record.get("event")
+        if (environment := ledger_data(record)) is not None:
+            self.ledger.event(outcome.run_id, ENVIRONMENT_EVENT, environment)
         if event == "epoch":
             self.ledger.event(outcome.run_id, "train.epoch",
                               {k: record.get(k) for k in ("epoch", "step", "metrics")})

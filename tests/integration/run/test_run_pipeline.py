@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import platform
 
+import torch
 from run_world import run_json
 
+import stager
 from stager.hashing import sha256_file
 
 
@@ -43,6 +46,11 @@ def test_a_run_trains_collects_and_leaves_nothing(run_world, tmp_path):
         assert record.datasets and record.datasets[0].ok
         ended = [e.data for e in record.events if e.kind == "train.ended"]
         assert ended[0]["exit_code"] == 0 and "val_loss" in ended[0]["metrics"]
+        # What the instance trained with, package by package, as its own Python reported it.
+        environment = record.instance_environment
+        assert environment["packages"]["torch"] == torch.__version__
+        assert environment["packages"]["stager"] == stager.__version__
+        assert environment["python"] == platform.python_version()
         assert ledger.verify_chain(status["run_id"]) == []
 
 
