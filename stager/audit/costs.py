@@ -160,6 +160,7 @@ def _charge(resource: ResourceRecord, now: datetime) -> _Charge:
 def _run_bills(ledger, now: datetime) -> list[_Bill]:
     """One bill per run row that is not a sprint experiment, experiments (and their resources) joined to theirs."""
     summaries: list[RunSummary] = list(reversed(ledger.runs()))  # oldest first
+    resources = ledger.resources_by_run()
     heads = {s.id: s for s in summaries if s.sprint_id is None}
     members: dict[str, list[RunSummary]] = {}
     for summary in summaries:
@@ -170,7 +171,7 @@ def _run_bills(ledger, now: datetime) -> list[_Bill]:
         head = heads.get(head_id)
         experiments = members.get(head_id, [])
         rows = ([head] if head else []) + experiments
-        charges = tuple(_charge(r, now) for row in rows for r in ledger.run(row.id).resources
+        charges = tuple(_charge(r, now) for row in rows for r in resources.get(row.id, ())
                         if r.kind == "instance" or r.hourly_usd is not None)
         # a sprint record that was lost still has its experiments: they form the bill, without an estimate
         first = head or experiments[0]

@@ -24,7 +24,6 @@ import io
 import json
 import os
 import shutil
-import sqlite3
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -39,7 +38,6 @@ from stager.hashing import sha256_file
 from stager.ledger import Ledger
 from stager.ledger.chain import GENESIS, event_hash
 from stager.ledger.records import RunRecord
-from stager.ledger.tables import RUNS
 from stager.storage.manifest import Manifest, ManifestStore
 
 __all__ = ["EXPORT_FORMAT", "EXPORT_VERSION", "INDEX_FILE", "LEDGER_FILE", "ExportResult", "check_export",
@@ -118,17 +116,7 @@ def export_run(ledger: Ledger, run_id: str, *, runs_dir: Path, home: Path, outpu
 
 def ledger_extract(ledger: Ledger, record: RunRecord) -> dict:
     """The run's row, its events as chained (seq, time, kind, data, prev_hash, hash), and its typed records."""
-    conn = sqlite3.connect(f"{Path(ledger.path).resolve().as_uri()}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    try:
-        row = conn.execute("SELECT * FROM runs WHERE id = ?", (record.id,)).fetchone()
-        events = conn.execute("SELECT seq, time, kind, data, prev_hash, hash FROM events WHERE run_id = ? "
-                              "ORDER BY seq", (record.id,)).fetchall()
-    finally:
-        conn.close()
-    return {"run_id": record.id, "run": {"id": record.id, **RUNS.content(row)},
-            "events": [{**dict(e), "data": json.loads(e["data"])} for e in events],
-            "head_hash": events[-1]["hash"] if events else None,
+    return {"run_id": record.id, **ledger.chain_extract(record.id),
             "chain_problems": ledger.verify_chain(record.id),
             "record": record.to_json()}
 

@@ -12,7 +12,6 @@ chain cut short at its end (keep a copy of ``RunRecord.head_hash`` to detect tha
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -95,7 +94,7 @@ def verify_run(ledger: Ledger, run_id: str, *, runs_dir: Path, s3_client_for: Cl
         record = ledger.run(run_id)
     except ValueError as exc:  # an event's data no longer parses: the chain check has named it
         exact = next((s.id for s in ledger.runs() if s.id.startswith(run_id)), run_id)
-        return Verification(exact, _chain_length(ledger, exact), tuple(chain), (),
+        return Verification(exact, ledger.chain_length(exact), tuple(chain), (),
                             (f"artifacts not checked: the run's record cannot be read ({exc})",))
     folder = Path(runs_dir) / record.id
     if record.artifacts and not folder.is_dir():
@@ -103,7 +102,7 @@ def verify_run(ledger: Ledger, run_id: str, *, runs_dir: Path, s3_client_for: Cl
     clients = _Clients(record.target, s3_client_for, notes)
     checks = tuple(_check(artifact, folder if folder.is_dir() else None, clients, notes)
                    for artifact in record.artifacts)
-    return Verification(record.id, _chain_length(ledger, record.id), tuple(chain), checks, tuple(dict.fromkeys(notes)))
+    return Verification(record.id, ledger.chain_length(record.id), tuple(chain), checks, tuple(dict.fromkeys(notes)))
 
 
 def verify_all(ledger: Ledger, *, runs_dir: Path, s3_client_for: ClientFor | None) -> list[Verification]:
@@ -226,12 +225,3 @@ def _differs(name: str, recorded: str, found: str, *, size: tuple[int, int] | No
 
 def _short(digest: str) -> str:
     return f"{digest[:_SHOWN]}..."
-
-
-def _chain_length(ledger: Ledger, run_id: str) -> int:
-    """How many events the run has, counted on a read-only connection of its own (the ledger gives no count)."""
-    conn = sqlite3.connect(f"{Path(ledger.path).resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        return int(conn.execute("SELECT COUNT(*) FROM events WHERE run_id = ?", (run_id,)).fetchone()[0])
-    finally:
-        conn.close()

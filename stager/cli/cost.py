@@ -40,12 +40,14 @@ def report(
     from stager.audit.costs import cost_report
     from stager.home import stager_home
     from stager.ledger import LEDGER_FILE, Ledger
+    from stager.ledger.location import ledger_exists
     from stager.ledger.timestamps import parse_since
 
     now = datetime.now(timezone.utc)
     since_time = parse_since(since, now) if since is not None else None
     path = ledger if ledger is not None else stager_home() / LEDGER_FILE
-    if path.exists():  # a report never creates a ledger
+    exists = ledger_exists(path)
+    if exists:  # a report never creates a ledger
         with Ledger.open(path) as opened:
             result = cost_report(opened, by=by, since=since_time, now=now)
     else:
@@ -53,7 +55,7 @@ def report(
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
         return
-    if not path.exists():
+    if not exists:
         typer.echo(f"no runs yet ({path} does not exist)")
         return
     for line in result.lines():

@@ -15,7 +15,8 @@ _PACE = {"local": {"boot_timeout": 120.0, "reconnect_timeout": 20.0, "guard_ever
 
 def run(
     pipeline: Path = typer.Argument(..., help="The pipeline file, e.g. pipelines/exp.yaml."),
-    target: str | None = typer.Option(None, "--target", "-t", help="local or linode (default: the pipeline's)."),
+    target: str | None = typer.Option(None, "--target", "-t",
+                                      help="local, linode or slurm (default: the pipeline's)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and the estimate; create nothing."),
     rehearse: bool | None = typer.Option(None, "--rehearse/--no-rehearse",
                                          help="First run the pipeline with fast_dev_run on a cheap CPU instance "
@@ -41,6 +42,9 @@ def run(
         raise spec.error("sprint", "this file is a sprint: many experiments under one budget",
                          hint=f"plan it with `stager sprint plan {pipeline}`, run it with `stager sprint run "
                               f"{pipeline}`")
+    if spec.target == "slurm":
+        _run_on_slurm(spec, dry_run=dry_run, resume=resume, rehearse=rehearse, runs_dir=runs_dir)
+        return
     home = stager_home()
     with open_target(spec.target) as opened:
         finder = ImageBuilder(opened, home=home, say=_err).find_image
@@ -57,6 +61,23 @@ def run(
                              ssh_from=ssh_from, **_PACE[spec.target])
         with Ledger.open(home / LEDGER_FILE, clock=opened.cloud.now) as ledger:
             result = RunEngine(spec, opened, ledger, plan, options).run()
+    typer.echo(f"{result.run_id} {result.state}")
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+def _run_on_slurm(spec, *, dry_run: bool, resume: str | None, rehearse: bool | None, runs_dir: Path) -> None:
+    """Submit the pipeline as a SLURM job and follow it (docs/slurm.md); --dry-run prints the sbatch script."""
+    from stager.errors import UsageError
+    from stager.home import stager_home
+    from stager.slurm.engine import dry_run_script, run_on_slurm
+
+    if resume or rehearse:
+        raise UsageError(f"{'--resume' if resume else '--rehearse'} is not supported on target slurm")
+    if dry_run:
+        typer.echo(dry_run_script(spec, runs_dir), nl=False)
+        return
+    result = run_on_slurm(spec, runs_dir=runs_dir, home=stager_home(), say=_err)
     typer.echo(f"{result.run_id} {result.state}")
     if result.exit_code:
         raise typer.Exit(result.exit_code)

@@ -63,14 +63,17 @@ def list_runs(
 ) -> None:
     """Runs, newest first: id, pipeline, target, state, created, duration, estimated and actual dollars."""
     from stager.ledger import Ledger
+    from stager.ledger.location import ledger_exists
     from stager.ledger.reading import check_status
     from stager.ledger.timestamps import parse_since
 
     since_time = parse_since(since) if since is not None else None
     path = _ledger_path(ledger)
+    exists, where = ledger_exists(path), str(path)
     summaries = []
-    if path.exists():  # listing never creates a ledger
+    if exists:  # listing never creates a ledger
         with Ledger.open(path) as opened:
+            where = opened.where
             summaries = opened.runs(status=status, since=since_time, pipeline=pipeline, sprint=sprint)
     else:
         check_status(status)
@@ -81,7 +84,7 @@ def list_runs(
         typer.echo(json.dumps([s.to_json() for s in summaries], indent=2))
         return
     if not summaries:
-        typer.echo(f"no runs match in {path}" if path.exists() else f"no runs yet ({path} does not exist)")
+        typer.echo(f"no runs match in {where}" if exists else f"no runs yet ({path} does not exist)")
         return
     rows = [(s.id, s.pipeline, s.target, s.state, _when(s.created),
              _duration(s.duration()) + ("" if s.is_finished else " (so far)"), _usd(s.estimated_usd),
@@ -107,9 +110,10 @@ def show(
     """One run in full: states, resources and their cost, data, image, artifacts, events, spec, chain check."""
     from stager.errors import UsageError
     from stager.ledger import Ledger
+    from stager.ledger.location import ledger_exists
 
     path = _ledger_path(ledger)
-    if not path.exists():
+    if not ledger_exists(path):
         raise UsageError(f"no run {run_id}: there is no ledger at {path} yet")
     with Ledger.open(path) as opened:
         record = opened.run(run_id)

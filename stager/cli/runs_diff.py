@@ -25,11 +25,12 @@ def diff(
     from stager.errors import UsageError
     from stager.home import stager_home
     from stager.ledger import LEDGER_FILE, Ledger
+    from stager.ledger.location import ledger_exists
     from stager.storage.manifest import ManifestStore
 
     home = stager_home()
     path = ledger if ledger is not None else home / LEDGER_FILE
-    if not path.exists():  # reading never creates a ledger
+    if not ledger_exists(path):  # reading never creates a ledger
         raise UsageError(f"no run {a}: there is no ledger at {path} yet")
     with Ledger.open(path) as opened:
         record_a, record_b = opened.run(a), opened.run(b)

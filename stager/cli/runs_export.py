@@ -29,10 +29,11 @@ def export(
     from stager.errors import UsageError
     from stager.home import stager_home
     from stager.ledger import LEDGER_FILE, Ledger
+    from stager.ledger.location import ledger_exists
 
     home = stager_home()
     path = ledger if ledger is not None else home / LEDGER_FILE
-    if not path.exists():  # exporting never creates a ledger
+    if not ledger_exists(path):  # exporting never creates a ledger
         raise UsageError(f"no run {run_id}: there is no ledger at {path} yet")
     try:
         with Ledger.open(path) as opened:

@@ -16,21 +16,24 @@ def logs(
     which: str = typer.Option("train", "--log", help="Which log: train (the trainer's output), controller "
                               "(what stager printed) or remote (every remote command and its output)."),
     tail: int = typer.Option(0, "--tail", "-n", min=0, help="Start with the last N lines (0: the whole log)."),
+    raw: bool = typer.Option(False, "--raw", help="Print the trainer's `@stager {...}` record lines (metrics, "
+                             "checkpoints) as JSON, as the train log holds them, instead of as readable lines."),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where the runs' folders are."),
     ledger: Path | None = typer.Option(None, "--ledger", help="The ledger file (default: $STAGER_HOME/ledger.sqlite)."),
 ) -> None:
     """Print a run's log; with --follow, keep printing until the run has finished."""
-    from stager.audit.logs import LOGS, last_lines
+    from stager.audit.logs import LOGS, last_lines, readable
     from stager.audit.logs import follow as follow_log
     from stager.errors import UsageError
     from stager.home import stager_home
     from stager.ledger import LEDGER_FILE, Ledger
+    from stager.ledger.location import ledger_exists
     from stager.ledger.states import is_finished
 
     if which not in LOGS:
         raise UsageError(f"--log {which}: unknown log; choose one of {', '.join(LOGS)}")
     path = ledger if ledger is not None else stager_home() / LEDGER_FILE
-    if not path.exists():  # reading never creates a ledger
+    if not ledger_exists(path):  # reading never creates a ledger
         raise UsageError(f"no run {run_id}: there is no ledger at {path} yet")
     with Ledger.open(path) as opened:
         run_id = opened.run(run_id).id
@@ -39,14 +42,15 @@ def logs(
         if not following and not log.is_file():
             raise UsageError(f"run {run_id} has no {which} log at {log}; pass --runs-dir with the folder its run "
                              f"folders are in (runs are kept on the machine that ran them)")
+        shown = (lambda texts: texts) if raw else readable
         start = 0
         if tail and log.is_file():
             lines, start = last_lines(log, tail)
-            _write(lines)
+            _write(shown(lines))
         elif not following:
-            _write(follow_log(log, lambda: True))  # the whole log, read once in chunks
+            _write(shown(follow_log(log, lambda: True)))  # the whole log, read once in chunks
         if following:
-            _write(follow_log(log, lambda: is_finished(opened.state(run_id)), start=start))
+            _write(shown(follow_log(log, lambda: is_finished(opened.state(run_id)), start=start)))
 
 
 def _write(texts) -> None:

@@ -35,6 +35,7 @@ def reproduce(
     from stager.errors import UsageError
     from stager.home import stager_home
     from stager.ledger import LEDGER_FILE, Ledger
+    from stager.ledger.location import ledger_exists
     from stager.run.access import controller_cidrs
     from stager.run.engine import RunEngine, RunOptions
     from stager.run.plan import make_plan
@@ -42,7 +43,7 @@ def reproduce(
 
     home = stager_home()
     path = ledger if ledger is not None else home / LEDGER_FILE
-    if not path.exists():  # reading never creates a ledger
+    if not ledger_exists(path):  # reading never creates a ledger
         raise UsageError(f"no run {run_id}: there is no ledger at {path} yet")
     with Ledger.open(path) as opened:
         original = opened.run(run_id)

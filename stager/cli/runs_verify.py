@@ -30,10 +30,11 @@ def verify(
     from stager.errors import UsageError
     from stager.home import stager_home
     from stager.ledger import LEDGER_FILE, Ledger
+    from stager.ledger.location import ledger_exists
 
     home = stager_home()
     path = ledger if ledger is not None else home / LEDGER_FILE
-    if not path.exists():  # verifying never creates a ledger
+    if not ledger_exists(path):  # verifying never creates a ledger
         if run_id is not None:
             raise UsageError(f"no run {run_id}: there is no ledger at {path} yet")
         typer.echo("[]" if as_json else f"no runs yet ({path} does not exist)")

@@ -82,10 +82,11 @@ def status(
     """Done, running and queued experiments, dollars spent and left, and the best result so far."""
     from stager.home import stager_home
     from stager.ledger import LEDGER_FILE, Ledger
+    from stager.ledger.location import ledger_exists
     from stager.sprint.status import latest_sprint, sprint_status
 
     path = stager_home() / LEDGER_FILE
-    if not path.exists():
+    if not ledger_exists(path):
         from stager.errors import UsageError
 
         raise UsageError(f"no ledger at {path}: no sprint has run here (set STAGER_HOME to where they ran)")
@@ -179,6 +180,7 @@ def _planned(sprint, *, at: str | None, probe: bool, refresh_prices: bool = Fals
     from stager.home import stager_home
     from stager.image.builder import ImageBuilder
     from stager.ledger import LEDGER_FILE, Ledger
+    from stager.ledger.location import ledger_exists
     from stager.run.plan import make_plan
     from stager.sprint.plan import make_sprint_plan
 
@@ -191,7 +193,7 @@ def _planned(sprint, *, at: str | None, probe: bool, refresh_prices: bool = Fals
         run_plan = make_plan(sprint.pipeline, cloud=opened.cloud, find_image=finder, home=home)
         prices = load_prices(opened.cloud, home=home, target=sprint.pipeline.target, refresh=refresh_prices)
         ledger_path = home / LEDGER_FILE
-        ledger = Ledger.open(ledger_path) if ledger_path.exists() else None
+        ledger = Ledger.open(ledger_path) if ledger_exists(ledger_path) else None
         try:
             sprint_plan = make_sprint_plan(sprint, prices=prices, ledger=ledger, start=start,
                                            build_image=run_plan.image_id is None, probe=probe, say=_err)

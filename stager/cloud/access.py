@@ -89,6 +89,34 @@ def ssh_rules(ssh_from: Sequence[str]) -> dict:
                          "label": SSH_RULE_LABEL, "description": "SSH from the stager controller"}]}
 
 
+PEERS_RULE_LABEL = "stager-peers"
+
+
+def run_rules(ssh_from: Sequence[str], peers: Sequence[str] = ()) -> dict:
+    """``ssh_rules`` plus, for a run on several nodes, all TCP from the run's own nodes (``peers``, their
+    private addresses): the torchrun rendezvous (29400) and the collectives' ports (NCCL, gloo) are picked
+    at run time, so the rule admits every port, but only from those addresses.
+
+    Raises:
+        UsageError: as ``ssh_rules``, or a peer that is not a single IPv4/IPv6 address.
+    """
+    rules = ssh_rules(ssh_from)
+    if not peers:
+        return rules
+    families: dict[str, list[str]] = {"ipv4": [], "ipv6": []}
+    for value in peers:
+        try:
+            address = ipaddress.ip_address(str(value))
+        except ValueError:
+            raise UsageError(f"{value!r} is not a node's private address (e.g. 192.168.128.5)") from None
+        families[f"ipv{address.version}"].append(f"{address}/{address.max_prefixlen}")
+    addresses = {family: sorted(set(values)) for family, values in families.items() if values}
+    rules["inbound"].append({"action": "ACCEPT", "protocol": "TCP", "ports": "1-65535", "addresses": addresses,
+                             "label": PEERS_RULE_LABEL, "description": "rendezvous and collectives between the "
+                                                                       "run's own nodes"})
+    return rules
+
+
 def _rules_shape(rules: dict) -> tuple:
     """What matters in a rule set, for comparing Linode's answer with what was asked."""
     def rule(r: dict) -> tuple:
@@ -230,6 +258,18 @@ class AccessOps(ClockOps):
         info, _ = self.create_idempotent(f"creating firewall {label}", find=lambda: self._find_firewall(label),
                                          post=post, claim=claim)
         return info
+
+    def admit_peers(self, firewall_id: int, *, ssh_from: Sequence[str], peers: Sequence[str]) -> None:
+        """Set the firewall's rules to ``run_rules(ssh_from, peers)``: SSH from the controller as before, and
+        all TCP between the run's nodes (their private addresses), for torchrun and the collectives.
+
+        Raises:
+            UsageError: an address is malformed.
+            CloudError: Linode refused the update.
+        """
+        rules = run_rules(ssh_from, peers)
+        self.call(f"admitting the run's nodes through firewall {firewall_id}",
+                  lambda: self._client.put(f"/networking/firewalls/{firewall_id}/rules", data=rules))
 
     def _find_firewall(self, label: str) -> tuple[FirewallInfo, dict] | None:
         def fetch() -> tuple[FirewallInfo, dict] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from stager.ledger.backend import Connection
 from stager.ledger.chain import GENESIS, canonical, event_hash
 from stager.ledger.states import check_transition
 from stager.ledger.tables import RECORD_TABLES, RUNS
@@ -16,7 +17,7 @@ from stager.ledger.tables import RECORD_TABLES, RUNS
 __all__ = ["verify_run"]
 
 
-def verify_run(conn: sqlite3.Connection, run_id: str) -> list[str]:
+def verify_run(conn: Connection, run_id: str) -> list[str]:
     """Every inconsistency found in the run's record (empty when intact)."""
     problems: list[str] = []
     events = conn.execute("SELECT id, seq, time, kind, data, prev_hash, hash FROM events WHERE run_id = ? "
@@ -55,7 +56,7 @@ def _check_chain(events: list[sqlite3.Row], run_id: str, problems: list[str]) ->
     return decoded
 
 
-def _check_run_row(conn: sqlite3.Connection, run_id: str, decoded: dict, problems: list[str]) -> None:
+def _check_run_row(conn: Connection, run_id: str, decoded: dict, problems: list[str]) -> None:
     first = next((value for value in decoded.values() if value[0] == 1), None)
     row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
     if first is None or first[1] != RUNS.kind:
@@ -67,7 +68,7 @@ def _check_run_row(conn: sqlite3.Connection, run_id: str, decoded: dict, problem
         problems.append("runs row differs from the run.created event (edited)")
 
 
-def _check_records(conn: sqlite3.Connection, run_id: str, decoded: dict, problems: list[str]) -> None:
+def _check_records(conn: Connection, run_id: str, decoded: dict, problems: list[str]) -> None:
     for table in RECORD_TABLES:
         expected = {event_id for event_id, (_, kind, _) in decoded.items() if kind == table.kind}
         seen: set[int] = set()

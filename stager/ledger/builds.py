@@ -11,11 +11,11 @@ ledger does not import the image builder, which sits above it.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
+from stager.ledger.backend import Connection
 from stager.ledger.chain import canonical
 from stager.ledger.connection import immediate
 from stager.ledger.guard import check_data
@@ -23,7 +23,7 @@ from stager.ledger.guard import check_data
 __all__ = ["adopt", "adopted_builds"]
 
 
-def adopt(conn: sqlite3.Connection, builds: Iterable[Any], adopted: str) -> int:
+def adopt(conn: Connection, builds: Iterable[Any], adopted: str) -> int:
     """Insert the finished builds not yet in the ledger; returns how many were new.
 
     Raises:
@@ -36,15 +36,15 @@ def adopt(conn: sqlite3.Connection, builds: Iterable[Any], adopted: str) -> int:
     with immediate(conn):
         for record in finished:
             cursor = conn.execute(
-                "INSERT OR IGNORE INTO image_builds (build_id, recipe_hash, image_id, status, target, started, "
-                "estimated_usd, record, adopted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO image_builds (build_id, recipe_hash, image_id, status, target, started, estimated_usd, "
+                "record, adopted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (build_id) DO NOTHING",
                 (record["build_id"], record["recipe_hash"], record.get("image_id"), record["status"],
                  record["target"], record["started"], record.get("estimated_usd"), canonical(record), adopted))
             new += cursor.rowcount
     return new
 
 
-def adopted_builds(conn: sqlite3.Connection, image_id: str | None = None) -> list[dict]:
+def adopted_builds(conn: Connection, image_id: str | None = None) -> list[dict]:
     """The adopted build records as they were written (dicts with BuildRecord's fields), oldest first."""
     where, params = ("WHERE image_id = ?", (image_id,)) if image_id is not None else ("", ())
     return [json.loads(row[0]) for row in

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 
+from stager.ledger.backend import Connection, insert_returning_id
 from stager.ledger.tables import RecordTable
 
 __all__ = ["GENESIS", "append_event", "append_record", "canonical", "event_hash"]
@@ -32,7 +32,7 @@ def event_hash(prev_hash: str, *, run_id: str, seq: int, time: str, kind: str, d
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
-def append_event(conn: sqlite3.Connection, run_id: str, kind: str, data: object, time: str) -> int:
+def append_event(conn: Connection, run_id: str, kind: str, data: object, time: str) -> int:
     """Add one event at the head of the run's chain; returns its row id.
 
     Must run inside an ``immediate`` transaction: the head read here stays the head
@@ -42,12 +42,12 @@ def append_event(conn: sqlite3.Connection, run_id: str, kind: str, data: object,
                         (run_id,)).fetchone()
     seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS)
     digest = event_hash(prev_hash, run_id=run_id, seq=seq, time=time, kind=kind, data=data)
-    cursor = conn.execute("INSERT INTO events (run_id, seq, time, kind, data, prev_hash, hash) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?)", (run_id, seq, time, kind, canonical(data), prev_hash, digest))
-    return int(cursor.lastrowid)
+    return insert_returning_id(conn, "INSERT INTO events (run_id, seq, time, kind, data, prev_hash, hash) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?)", (run_id, seq, time, kind, canonical(data), prev_hash,
+                                                                digest))
 
 
-def append_record(conn: sqlite3.Connection, table: RecordTable, run_id: str, content: dict, time: str) -> int:
+def append_record(conn: Connection, table: RecordTable, run_id: str, content: dict, time: str) -> int:
     """Record ``content`` as an event and as a row of ``table``; returns the event's row id."""
     event_id = append_event(conn, run_id, table.kind, content, time)
     columns = ", ".join(table.columns)

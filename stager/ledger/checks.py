@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 __all__ = ["RESOURCE_KINDS", "amount", "digest", "event_kind", "relative_path", "resource_kind", "run_id", "size",
            "text"]
 
-RESOURCE_KINDS = ("instance", "volume", "firewall", "key", "image", "bucket_key")
+RESOURCE_KINDS = ("instance", "volume", "firewall", "key", "image", "bucket_key", "slurm_job")
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _EVENT_KIND = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")

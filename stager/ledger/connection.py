@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from stager.ledger.backend import Connection, write_transaction
+
 __all__ = ["BUSY_TIMEOUT_S", "connect", "immediate"]
 
 # A sprint's runs append concurrently, each transaction lasting about a millisecond;
@@ -67,12 +69,10 @@ def _switch_to_wal(conn: sqlite3.Connection) -> str:
 
 
 @contextmanager
-def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction holding the write lock from its first statement; rolled back on any error."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+def immediate(conn: Connection) -> Iterator[Connection]:
+    """One write transaction holding the write lock from its first statement; rolled back on any error.
+
+    On a PostgreSQL ledger the lock is an advisory one (see ``postgres.py``).
+    """
+    with write_transaction(conn):
         yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")

@@ -1,9 +1,11 @@
-"""The ledger: stager's append-only audit store of runs, in one SQLite file.
+"""The ledger: stager's append-only audit store of runs, in one SQLite file or a PostgreSQL database.
 
-Every write is one ``BEGIN IMMEDIATE`` transaction that appends rows and never
-changes one: a run's state is its latest transition, a resource is deleted by a
+Every write is one transaction that takes the database's write lock first
+(SQLite's ``BEGIN IMMEDIATE``, or PostgreSQL's advisory lock) and appends rows, never
+changing one: a run's state is its latest transition, a resource is deleted by a
 deletion row. Each run's events form a hash chain that ``verify_chain`` checks.
-Several processes may write to the same file at once (a sprint runs several runs).
+Several processes may write to the same file at once (a sprint runs several runs),
+and several machines to the same PostgreSQL database (``STAGER_LEDGER_URL``).
 
 One ``Ledger`` may be shared by threads (a log-streaming thread beside the main
 one): its calls take turns on the one connection.
@@ -14,8 +16,10 @@ Not supported: deleting or pruning runs (the tables refuse it); use after ``clos
 from __future__ import annotations
 
 import functools
+import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -23,11 +27,13 @@ from typing import Any
 
 from stager.errors import UsageError
 from stager.ids import new_id
-from stager.ledger import audit, builds, checks, reading
+from stager.ledger import audit, builds, checks, postgres, reading
+from stager.ledger.backend import Connection, database_errors, retryable_errors
 from stager.ledger.billing import billed_hours, billed_usd
 from stager.ledger.chain import append_event, append_record
 from stager.ledger.connection import connect, immediate
 from stager.ledger.guard import check_data
+from stager.ledger.location import LEDGER_FILE, ledger_url
 from stager.ledger.records import ResourceRecord, RunRecord, RunSummary
 from stager.ledger.schema import LEDGER_MIGRATIONS
 from stager.ledger.states import check_transition
@@ -47,28 +53,42 @@ from stager.ledger.timestamps import Clock, parse_time, time_text, utc_now
 
 __all__ = ["LEDGER_FILE", "Ledger"]
 
-LEDGER_FILE = "ledger.sqlite"
+# A PostgreSQL write that lost a serialization race runs again, this many times at most.
+_WRITE_ATTEMPTS = 5
 # Kinds the ledger writes itself; event() refuses them so the audit can expect a typed row for each.
 _RESERVED_KINDS = {RUNS.kind, *(table.kind for table in RECORD_TABLES)}
 
 
 def _one_at_a_time(method: Callable) -> Callable:
-    """Serialise calls from several threads: a connection holds one transaction at a time."""
+    """Serialise calls from several threads: a connection holds one transaction at a time.
+
+    A call whose transaction the database rolled back as a lost race (PostgreSQL's
+    serialization failures and deadlocks) runs again: it wrote nothing the first time.
+    """
 
     @functools.wraps(method)
     def call(self: Ledger, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
-            return method(self, *args, **kwargs)
+            retryable = retryable_errors(self._conn)
+            for attempt in range(1, _WRITE_ATTEMPTS + 1):
+                try:
+                    return method(self, *args, **kwargs)
+                except retryable:
+                    if attempt == _WRITE_ATTEMPTS:
+                        raise
+                    time.sleep(0.01 * 2**attempt)
 
     return call
 
 
 class Ledger:
-    """One open ledger file. Use ``Ledger.open()``, ideally as a context manager."""
+    """One open ledger. Use ``Ledger.open()``, ideally as a context manager."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, clock: Clock = utc_now) -> None:
+    def __init__(self, conn: Connection, path: Path, clock: Clock = utc_now) -> None:
         self._conn = conn
         self.path = path
+        # How messages name this ledger: the file, or the database URL with its password masked.
+        self.where = getattr(conn, "where", None) or str(path)
         self._clock = clock  # replaceable so tests can stage a 61-minute instance in no time
         self._lock = threading.RLock()
 
@@ -76,12 +96,19 @@ class Ledger:
     def open(cls, path: Path | None = None, *, clock: Clock | None = None) -> Ledger:
         """Open the ledger at ``path`` (default ``$STAGER_HOME/ledger.sqlite``), creating or upgrading it.
 
+        With ``STAGER_LEDGER_URL`` set, the default ledger is that PostgreSQL database instead
+        (see ``location.py``); a ``path`` other than the default still opens that file.
+
         Raises:
-            UsageError: the file was written by a newer stager, or is not a ledger.
+            UsageError: the file or database was written by a newer stager, is not a ledger, or
+                cannot be reached (a database URL is named with its password masked).
         """
         from stager.home import stager_home
 
+        url = ledger_url(path)
         path = Path(path) if path is not None else stager_home() / LEDGER_FILE
+        if url is not None:
+            return cls._open_postgres(url, path, clock or utc_now)
         try:
             conn = connect(path)
         except (OSError, sqlite3.DatabaseError) as exc:
@@ -95,6 +122,26 @@ class Ledger:
             conn.close()
             raise
         return cls(conn, path, clock or utc_now)
+
+    @classmethod
+    def _open_postgres(cls, url: str, path: Path, clock: Clock) -> Ledger:
+        conn = postgres.connect(url)
+        try:
+            for attempt in range(1, _WRITE_ATTEMPTS + 1):
+                try:
+                    LEDGER_MIGRATIONS.apply(conn, where=conn.where)
+                    break
+                except retryable_errors(conn):
+                    if attempt == _WRITE_ATTEMPTS:
+                        raise
+        except database_errors(conn) as exc:
+            conn.close()
+            raise UsageError(f"{conn.where}: not a stager ledger, or cannot be upgraded ({conn.describe(exc)})") \
+                from None
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path, clock)
 
     def close(self) -> None:
         with self._lock:
@@ -210,7 +257,7 @@ class Ledger:
                    "hourly_usd": checks.amount(hourly_usd, "hourly_usd"),
                    "monthly_usd": checks.amount(monthly_usd, "monthly_usd")}
 
-        def write(conn: sqlite3.Connection, now: str) -> None:
+        def write(conn: Connection, now: str) -> None:
             live = reading.live_resource_row(conn, kind, content["provider_id"])
             if live is not None:
                 raise ValueError(f"{kind} {provider_id} is already recorded as live (run {live['run_id']})")
@@ -232,7 +279,7 @@ class Ledger:
         checks.resource_kind(kind)
         provider_id = str(provider_id)
 
-        def write(conn: sqlite3.Connection, now: str) -> None:
+        def write(conn: Connection, now: str) -> None:
             row = reading.live_resource_row(conn, kind, provider_id, run_id)
             if row is None:
                 raise ValueError(f"run {run_id} has no live {kind} {provider_id} to delete")
@@ -247,6 +294,11 @@ class Ledger:
     def live_resources(self, run_id: str | None = None) -> list[ResourceRecord]:
         """Resources created and not deleted, of one run or of all runs (for teardown and ``stager gc``)."""
         return reading.live_resources(self._conn, run_id)
+
+    @_one_at_a_time
+    def resources_by_run(self) -> dict[str, list[ResourceRecord]]:
+        """Every run's resources, live or deleted, by run id (runs without any are absent)."""
+        return reading.resources_by_run(self._conn)
 
     @_one_at_a_time
     def artifact(self, run_id: str, *, path: str, location: str, size: int, sha256: str) -> None:
@@ -301,7 +353,7 @@ class Ledger:
     def _record(self, run_id: str, table: RecordTable, content: dict) -> None:
         self._append(run_id, lambda conn, now: append_record(conn, table, run_id, content, now))
 
-    def _append(self, run_id: str, write: Callable[[sqlite3.Connection, str], object]) -> None:
+    def _append(self, run_id: str, write: Callable[[Connection, str], object]) -> None:
         with immediate(self._conn) as conn:
             reading.exact_run_id(conn, run_id)
             write(conn, self._now())
@@ -340,6 +392,30 @@ class Ledger:
     def builds(self, image_id: str | None = None) -> list[dict]:
         """Adopted build records (as dicts), of one image or all, oldest first."""
         return builds.adopted_builds(self._conn, image_id)
+
+    @_one_at_a_time
+    def chain_length(self, run_id: str) -> int:
+        """How many events the run ``run_id`` (an exact id) has in its chain; 0 for an unknown run."""
+        return int(self._conn.execute("SELECT COUNT(*) FROM events WHERE run_id = ?", (run_id,)).fetchone()[0])
+
+    @_one_at_a_time
+    def chain_extract(self, run_id: str) -> dict:
+        """The run's row and its events exactly as chained, for an export an auditor re-hashes elsewhere.
+
+        ``{"run": {"id", ...the run.created content}, "events": [{"seq", "time", "kind", "data",
+        "prev_hash", "hash"}, ...], "head_hash": ...}``; ``run_id`` is an exact id.
+
+        Raises:
+            UsageError: no such run.
+        """
+        reading.exact_run_id(self._conn, run_id)
+        row = self._conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        events = self._conn.execute("SELECT seq, time, kind, data, prev_hash, hash FROM events WHERE run_id = ? "
+                                    "ORDER BY seq", (run_id,)).fetchall()
+        chained = [{"seq": e["seq"], "time": e["time"], "kind": e["kind"], "data": json.loads(e["data"]),
+                    "prev_hash": e["prev_hash"], "hash": e["hash"]} for e in events]
+        return {"run": {"id": run_id, **RUNS.content(row)}, "events": chained,
+                "head_hash": chained[-1]["hash"] if chained else None}
 
     @_one_at_a_time
     def verify_chain(self, run_id: str) -> list[str]:

@@ -19,18 +19,18 @@ Not supported: going back down (there are no reverse migrations), and branches
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from stager.errors import UsageError
+from stager.ledger.backend import Connection, is_postgres
 from stager.ledger.connection import immediate
 from stager.ledger.timestamps import time_text, utc_now
 
 __all__ = ["AppliedMigration", "Migration", "Migrations"]
 
-Step = Callable[[sqlite3.Connection], None]
+Step = Callable[[Connection], None]
 
 
 @dataclass(frozen=True)
@@ -80,13 +80,13 @@ class Migrations:
     def all(self) -> list[Migration]:
         return list(self._steps)
 
-    def applied(self, conn: sqlite3.Connection) -> list[AppliedMigration]:
+    def applied(self, conn: Connection) -> list[AppliedMigration]:
         """What the database records, oldest first (empty for a new file)."""
         self._ensure_table(conn)
         rows = conn.execute(f"SELECT number, name, applied FROM {self.table} ORDER BY number").fetchall()
         return [AppliedMigration(r[0], r[1], datetime.fromisoformat(r[2])) for r in rows]
 
-    def apply(self, conn: sqlite3.Connection, *, up_to: int | None = None, where: str = "") -> list[Migration]:
+    def apply(self, conn: Connection, *, up_to: int | None = None, where: str = "") -> list[Migration]:
         """Apply every missing migration (or those up to ``up_to``) and return the ones applied now.
 
         Safe when several processes open the same new file at once: each migration
@@ -108,16 +108,22 @@ class Migrations:
             done.append(migration)
         return done
 
-    def _ensure_table(self, conn: sqlite3.Connection) -> None:
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {self.table} ("
-                     "number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied TEXT NOT NULL)")
+    def _ensure_table(self, conn: Connection) -> None:
+        create = (f"CREATE TABLE IF NOT EXISTS {self.table} ("
+                  "number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied TEXT NOT NULL)")
+        if is_postgres(conn):
+            # PostgreSQL's IF NOT EXISTS is not atomic: two first openers could both create it.
+            with immediate(conn):
+                conn.execute(create)
+        else:
+            conn.execute(create)
 
-    def _is_applied(self, conn: sqlite3.Connection, number: int) -> bool:
+    def _is_applied(self, conn: Connection, number: int) -> bool:
         return conn.execute(f"SELECT 1 FROM {self.table} WHERE number = ?", (number,)).fetchone() is not None
 
-    def _refuse_newer(self, conn: sqlite3.Connection, where: str) -> None:
-        newest = conn.execute(f"SELECT MAX(number), name FROM {self.table}").fetchone()
-        if newest[0] is not None and newest[0] > self.latest:
+    def _refuse_newer(self, conn: Connection, where: str) -> None:
+        newest = conn.execute(f"SELECT number, name FROM {self.table} ORDER BY number DESC LIMIT 1").fetchone()
+        if newest is not None and newest[0] > self.latest:
             place = f" at {where}" if where else ""
             raise UsageError(f"the {self.label}{place} has schema {newest[0]} ({newest[1]}), newer than this stager "
                              f"knows (up to {self.latest}); upgrade stager to read it")

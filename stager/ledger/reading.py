@@ -11,6 +11,7 @@ import sqlite3
 from datetime import datetime
 
 from stager.errors import UsageError
+from stager.ledger.backend import Connection
 from stager.ledger.records import (
     ArtifactRecord,
     CostRecord,
@@ -27,7 +28,7 @@ from stager.ledger.tables import RECORD_TABLES, RUNS
 from stager.ledger.timestamps import parse_time, time_text
 
 __all__ = ["check_status", "current_state", "exact_run_id", "live_resource_row", "live_resources", "load_run",
-           "load_summaries", "resolve_run_id"]
+           "load_summaries", "resolve_run_id", "resources_by_run"]
 
 _LIST_HINT = "see `stager runs list`"
 _RECORD_KINDS = {RUNS.kind, *(table.kind for table in RECORD_TABLES)}
@@ -46,7 +47,7 @@ FROM runs r
 """
 
 
-def exact_run_id(conn: sqlite3.Connection, run_id: str) -> str:
+def exact_run_id(conn: Connection, run_id: str) -> str:
     """``run_id`` itself when that run exists (writes take whole ids only).
 
     Raises:
@@ -57,7 +58,7 @@ def exact_run_id(conn: sqlite3.Connection, run_id: str) -> str:
     return run_id
 
 
-def resolve_run_id(conn: sqlite3.Connection, given: str) -> str:
+def resolve_run_id(conn: Connection, given: str) -> str:
     """The run whose id is ``given``, or the only one that starts with it.
 
     Raises:
@@ -75,7 +76,7 @@ def resolve_run_id(conn: sqlite3.Connection, given: str) -> str:
     return matches[0]
 
 
-def current_state(conn: sqlite3.Connection, run_id: str) -> str | None:
+def current_state(conn: Connection, run_id: str) -> str | None:
     row = conn.execute("SELECT state FROM transitions WHERE run_id = ? ORDER BY event_id DESC LIMIT 1",
                        (run_id,)).fetchone()
     return row[0] if row else None
@@ -102,7 +103,7 @@ def check_status(status: str | None) -> None:
         raise UsageError(f"unknown state {status!r}; states are {', '.join(STATES)}")
 
 
-def load_summaries(conn: sqlite3.Connection, *, status: str | None = None, since: datetime | None = None,
+def load_summaries(conn: Connection, *, status: str | None = None, since: datetime | None = None,
                    pipeline: str | None = None, sprint: str | None = None) -> list[RunSummary]:
     """Runs matching every filter given, newest first.
 
@@ -145,14 +146,22 @@ def _resource(row: sqlite3.Row) -> ResourceRecord:
     )
 
 
-def live_resources(conn: sqlite3.Connection, run_id: str | None = None) -> list[ResourceRecord]:
+def live_resources(conn: Connection, run_id: str | None = None) -> list[ResourceRecord]:
     """Resources created and not (yet) recorded as deleted, oldest first."""
     where = " WHERE d.id IS NULL" + (" AND r.run_id = ?" if run_id is not None else "")
     params = (run_id,) if run_id is not None else ()
     return [_resource(row) for row in conn.execute(_RESOURCES + where + " ORDER BY r.event_id", params)]
 
 
-def live_resource_row(conn: sqlite3.Connection, kind: str, provider_id: str,
+def resources_by_run(conn: Connection) -> dict[str, list[ResourceRecord]]:
+    """Every resource of every run, live or deleted, oldest first: one query for reports over all runs."""
+    found: dict[str, list[ResourceRecord]] = {}
+    for row in conn.execute(_RESOURCES + " ORDER BY r.event_id"):
+        found.setdefault(row["run_id"], []).append(_resource(row))
+    return found
+
+
+def live_resource_row(conn: Connection, kind: str, provider_id: str,
                       run_id: str | None = None) -> sqlite3.Row | None:
     """The live resource ``kind``/``provider_id`` (of ``run_id``, or of any run) with its creation seq and time."""
     where = " WHERE d.id IS NULL AND r.kind = ? AND r.provider_id = ?"
@@ -162,7 +171,7 @@ def live_resource_row(conn: sqlite3.Connection, kind: str, provider_id: str,
     return conn.execute(_RESOURCES + where + " ORDER BY r.event_id DESC LIMIT 1", params).fetchone()
 
 
-def load_run(conn: sqlite3.Connection, run_id: str) -> RunRecord:
+def load_run(conn: Connection, run_id: str) -> RunRecord:
     """Everything recorded for the run ``run_id`` (an exact id)."""
     row = conn.execute(_SUMMARY + " WHERE r.id = ?", (run_id,)).fetchone()
     summary = _summary(row)

@@ -2,12 +2,15 @@
 
 Each step runs inside the transaction that records it (see ``migrations.py``), so
 it uses single ``execute`` calls: ``executescript`` would commit half-way.
+
+The DDL is written for SQLite; ``backend.ddl`` gives PostgreSQL the same tables
+with its own types. Only the append-only triggers are written twice, because the
+two databases spell triggers differently.
 """
 
 from __future__ import annotations
 
-import sqlite3
-
+from stager.ledger.backend import Connection, ddl, is_postgres
 from stager.ledger.migrations import Migrations
 
 __all__ = ["LEDGER_MIGRATIONS"]
@@ -15,9 +18,9 @@ __all__ = ["LEDGER_MIGRATIONS"]
 LEDGER_MIGRATIONS = Migrations("ledger")
 
 
-def _run_all(conn: sqlite3.Connection, *statements: str) -> None:
+def _run_all(conn: Connection, *statements: str) -> None:
     for statement in statements:
-        conn.execute(statement)
+        conn.execute(ddl(conn, statement))
 
 
 def _record_table(name: str, columns: str) -> str:
@@ -27,7 +30,7 @@ def _record_table(name: str, columns: str) -> str:
 
 
 @LEDGER_MIGRATIONS(1, "create_runs_and_events")
-def _create_runs_and_events(conn: sqlite3.Connection) -> None:
+def _create_runs_and_events(conn: Connection) -> None:
     _run_all(
         conn,
         # spec: the resolved pipeline, secrets redacted; versions: {"stager", "torch", "python", ...};
@@ -45,7 +48,7 @@ def _create_runs_and_events(conn: sqlite3.Connection) -> None:
 
 
 @LEDGER_MIGRATIONS(2, "create_transitions")
-def _create_transitions(conn: sqlite3.Connection) -> None:
+def _create_transitions(conn: Connection) -> None:
     _run_all(
         conn,
         _record_table("transitions", "state TEXT NOT NULL, reason TEXT"),
@@ -54,7 +57,7 @@ def _create_transitions(conn: sqlite3.Connection) -> None:
 
 
 @LEDGER_MIGRATIONS(3, "create_resources")
-def _create_resources(conn: sqlite3.Connection) -> None:
+def _create_resources(conn: Connection) -> None:
     _run_all(
         conn,
         _record_table("resources", "kind TEXT NOT NULL, provider_id TEXT NOT NULL, label TEXT NOT NULL, plan TEXT, "
@@ -69,7 +72,7 @@ def _create_resources(conn: sqlite3.Connection) -> None:
 
 
 @LEDGER_MIGRATIONS(4, "create_artifacts_datasets_images")
-def _create_artifacts_datasets_images(conn: sqlite3.Connection) -> None:
+def _create_artifacts_datasets_images(conn: Connection) -> None:
     _run_all(
         conn,
         _record_table("artifacts", "path TEXT NOT NULL, location TEXT NOT NULL, size INTEGER NOT NULL, "
@@ -84,7 +87,7 @@ def _create_artifacts_datasets_images(conn: sqlite3.Connection) -> None:
 
 
 @LEDGER_MIGRATIONS(5, "create_costs")
-def _create_costs(conn: sqlite3.Connection) -> None:
+def _create_costs(conn: Connection) -> None:
     _run_all(
         conn,
         _record_table("costs", "estimated_usd REAL, actual_usd REAL"),
@@ -93,24 +96,42 @@ def _create_costs(conn: sqlite3.Connection) -> None:
 
 
 @LEDGER_MIGRATIONS(6, "create_image_builds")
-def _create_image_builds(conn: sqlite3.Connection) -> None:
+def _create_image_builds(conn: Connection) -> None:
     # Gold-image builds are not runs: they are kept whole (record: the build's JSON) and
     # keyed by build id, so adopting the same build twice is a no-op.
-    conn.execute("CREATE TABLE image_builds (build_id TEXT PRIMARY KEY, recipe_hash TEXT NOT NULL, image_id TEXT, "
-                 "status TEXT NOT NULL, target TEXT NOT NULL, started TEXT NOT NULL, estimated_usd REAL, "
-                 "record TEXT NOT NULL, adopted TEXT NOT NULL)")
+    _run_all(conn, "CREATE TABLE image_builds (build_id TEXT PRIMARY KEY, recipe_hash TEXT NOT NULL, image_id TEXT, "
+             "status TEXT NOT NULL, target TEXT NOT NULL, started TEXT NOT NULL, estimated_usd REAL, "
+             "record TEXT NOT NULL, adopted TEXT NOT NULL)")
 
 
 _APPEND_ONLY_TABLES = ("runs", "events", "transitions", "resources", "resource_deletions", "artifacts", "datasets",
                        "images", "costs", "image_builds")
 
 
+_APPEND_ONLY_MESSAGE = "the stager ledger is append-only: {table} rows are never changed"
+
+
 @LEDGER_MIGRATIONS(7, "forbid_updates_and_deletes")
-def _forbid_updates_and_deletes(conn: sqlite3.Connection) -> None:
+def _forbid_updates_and_deletes(conn: Connection) -> None:
     # The database itself refuses edits, so a slip in code cannot rewrite history;
     # a deliberate edit (dropping the trigger) is what verify_chain is for.
+    if is_postgres(conn):
+        _forbid_in_postgres(conn)
+        return
     for table in _APPEND_ONLY_TABLES:
         for action in ("UPDATE", "DELETE"):
             conn.execute(f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                         f"BEGIN SELECT RAISE(ABORT, 'the stager ledger is append-only: {table} rows are never "
-                         f"changed'); END")
+                         f"BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY_MESSAGE.format(table=table)}'); END")
+
+
+def _forbid_in_postgres(conn: Connection) -> None:
+    """The same triggers in PL/pgSQL; TRUNCATE too, which bypasses row triggers there."""
+    message = _APPEND_ONLY_MESSAGE.format(table="%")
+    conn.execute("CREATE FUNCTION stager_ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                 f"BEGIN RAISE EXCEPTION '{message}', TG_TABLE_NAME; END $$")
+    for table in _APPEND_ONLY_TABLES:
+        for action in ("UPDATE", "DELETE"):
+            conn.execute(f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
+                         "FOR EACH ROW EXECUTE FUNCTION stager_ledger_append_only()")
+        conn.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                     "FOR EACH STATEMENT EXECUTE FUNCTION stager_ledger_append_only()")

@@ -3,7 +3,7 @@
 A pipeline is one experiment::
 
     name: mnist-mlp
-    target: local                            # or linode
+    target: local                            # or linode, or slurm with a slurm: section (spec_slurm)
     image: images/cpu.yaml                   # the gold-image recipe
     data:
       mnist: {path: data/mnist, validate: {labels: {min: 0, max: 9}, leakage: error}}
@@ -43,12 +43,13 @@ from stager.errors import ConfigError
 from stager.image.recipe import Recipe
 from stager.pipeline.envvars import redact
 from stager.pipeline.spec_catalogue import Catalogue
+from stager.pipeline.spec_slurm import SlurmSpec
 from stager.yamlio import YamlDoc
 
 __all__ = ["BudgetSpec", "ComputeSpec", "DataSpec", "ImageSpec", "OutputsSpec", "PipelineSpec", "RehearseSpec",
            "StorageSpec", "TrainSpec", "load_pipeline"]
 
-TARGETS = ("local", "linode")
+TARGETS = ("local", "linode", "slurm")
 VIA = ("object-storage", "volume")
 
 
@@ -146,16 +147,18 @@ class PipelineSpec:
     name: str  # 1-40 of a-z, 0-9 and -: names runs and their ledger entries
     target: str  # "local" (the emulator on this machine) or "linode"
     path: Path  # the pipeline file, absolute
-    image: ImageSpec
+    image: ImageSpec | None  # None on target slurm (see stager.pipeline.spec_slurm), as are storage,
+    # compute and budget: the cluster provides the machines, the shared filesystem the data
     data: tuple[DataSpec, ...]  # in the order written; may be empty
-    storage: StorageSpec
-    compute: ComputeSpec
+    storage: StorageSpec | None
+    compute: ComputeSpec | None
     train: TrainSpec
-    budget: BudgetSpec
+    budget: BudgetSpec | None
     outputs: OutputsSpec = field(default_factory=OutputsSpec)
     rehearse: RehearseSpec = field(default_factory=RehearseSpec)
     description: str = ""  # free text, kept with the run
     sprint: Any = field(default=None, repr=False)  # the `sprint:` section as written; None for a single run
+    slurm: SlurmSpec | None = None  # the `slurm:` section: where a target slurm run is submitted
     # Dotted fields whose values came from secret-looking variables (see stager.pipeline.envvars).
     secret_fields: frozenset[str] = field(default=frozenset(), repr=False)
     # The secret values themselves, so a copy of one anywhere in a dump is found too.
@@ -198,29 +201,31 @@ class PipelineSpec:
         return yaml.safe_dump(self.to_redacted_dict(), sort_keys=False, default_flow_style=False)
 
     def _plain(self) -> dict[str, Any]:
-        storage: dict[str, Any] = {"via": self.storage.via, "bucket": self.storage.bucket,
-                                   "prefix": self.storage.prefix, "region": self.storage.region,
-                                   "outputs_bucket": self.storage.outputs_bucket}
-        if self.storage.via == "volume":
+        storage: dict[str, Any] | None = None if self.storage is None else {
+            "via": self.storage.via, "bucket": self.storage.bucket, "prefix": self.storage.prefix,
+            "region": self.storage.region, "outputs_bucket": self.storage.outputs_bucket}
+        if self.storage is not None and self.storage.via == "volume":
             storage["volume"] = {"size_gb": self.storage.volume_size_gb, "label": self.storage.volume_label}
         return {
             "name": self.name,
             "description": self.description,
             "target": self.target,
             "pipeline": str(self.path),
-            "image": str(self.image.path),
+            "image": str(self.image.path) if self.image else None,
             "data": {d.name: {"path": str(d.path), "validate": _validation_dict(d.validation),
                               "sources": [s.to_json() for s in d.sources]} for d in self.data},
             "storage": storage,
-            "compute": {"type": self.compute.type, "region": self.compute.region, "nodes": self.compute.nodes},
+            "compute": {"type": self.compute.type, "region": self.compute.region, "nodes": self.compute.nodes}
+            if self.compute else None,
             "train": _copy(self.train.config),
             "outputs": {"checkpoints": self.outputs.checkpoints, "logs": self.outputs.logs,
                         "metrics": self.outputs.metrics},
             "budget": {"max_usd": self.budget.max_usd, "max_hours": self.budget.max_hours,
-                       "expected_hours": self.budget.expected_hours},
+                       "expected_hours": self.budget.expected_hours} if self.budget else None,
             "rehearse": {"enabled": self.rehearse.enabled, "type": self.rehearse.type,
                          "max_hours": self.rehearse.max_hours},
             **({"sprint": _copy(self.sprint)} if self.sprint is not None else {}),
+            **({"slurm": self.slurm.to_dict()} if self.slurm is not None else {}),
         }
 
 

@@ -36,6 +36,7 @@ from stager.pipeline.spec import (
     StorageSpec,
 )
 from stager.pipeline.spec_catalogue import Catalogue
+from stager.pipeline.spec_slurm import NOT_USED_ON_SLURM, SLURM, check_slurm_section
 from stager.pipeline.spec_train import check_train_section
 from stager.suggest import did_you_mean
 from stager.yamlio import YamlDoc, kind_of
@@ -43,7 +44,7 @@ from stager.yamlio import YamlDoc, kind_of
 __all__ = ["check_pipeline"]
 
 _TOP_KEYS = ("name", "description", "target", "image", "data", "storage", "compute", "train", "outputs", "budget",
-             "rehearse", "sprint")
+             "rehearse", "sprint", "slurm")
 _REQUIRED_HINTS = {
     "name": "add a short name, e.g. name: mnist-mlp",
     "image": "add the gold-image recipe, e.g. image: images/cpu.yaml",
@@ -89,19 +90,22 @@ class _Checker:
             raise self.doc.error("", "a pipeline must be a mapping of keys to values",
                                  hint="start from pipelines/exp.yaml")
         self._keys(data, "", _TOP_KEYS)
+        target = self._target(data, target_override)
         for required in _REQUIRED_HINTS:
-            if data.get(required) is None:
+            if data.get(required) is None and not (target == SLURM and required in NOT_USED_ON_SLURM):
                 raise self.doc.error("", f"missing `{required}`", hint=_REQUIRED_HINTS[required])
         name = self._string(data, "name")
         if not _NAME.match(name):
             raise self.doc.error("name", f"invalid name {name!r}",
                                  hint="use 1-40 lowercase letters, digits and dashes, e.g. mnist-mlp")
         description = self._string(data, "description", default="", empty_ok=True)
-        target = self._target(data, target_override)
-        compute = self._compute(data)
-        sections = dict(image=self._image(data), data=self._data(data), storage=self._storage(data, target, compute),
-                        budget=self._budget(data), outputs=self._outputs(data),
-                        rehearse=self._rehearse(data, compute))
+        if target == SLURM:
+            compute, sections = None, self._slurm_sections(data)
+        else:
+            compute = self._compute(data)
+            sections = dict(image=self._image(data), data=self._data(data),
+                            storage=self._storage(data, target, compute), budget=self._budget(data),
+                            outputs=self._outputs(data), rehearse=self._rehearse(data, compute))
         # Last: it imports torch and the user's modules, which the cheap checks above need not wait for.
         train = check_train_section(self.doc, data["train"], check=check_train)
         return PipelineSpec(
@@ -128,7 +132,7 @@ class _Checker:
                                                                        "linode (LINODE_TOKEN)")
         if override is not None and override not in TARGETS:
             raise ConfigError(f"unknown target `{override}`", field="target",
-                              hint=did_you_mean(override, TARGETS) or "--target takes local or linode")
+                              hint=did_you_mean(override, TARGETS) or "--target takes local, linode or slurm")
         return override or target
 
     def _image(self, data: dict) -> ImageSpec:
@@ -288,6 +292,14 @@ class _Checker:
             max_hours=(self._positive(value, "max_hours", "rehearse.max_hours", "hours", "1")
                        if value.get("max_hours") is not None else default.max_hours),
         )
+
+    def _slurm_sections(self, data: dict) -> dict:
+        """A slurm run's sections: the cluster stands in for image, compute, storage and budget."""
+        if data.get(SLURM) is None:
+            raise self.doc.error("", "missing `slurm`", hint="target slurm needs slurm: {partition: gpu, "
+                                                             'time: "02:00:00", nodes: 1, gpus_per_node: 1}')
+        return dict(image=None, data=self._data(data), storage=None, budget=None, outputs=self._outputs(data),
+                    rehearse=RehearseSpec(), slurm=check_slurm_section(self, data))
 
     # -- catalogue and paths ---------------------------------------------------------
 

@@ -37,6 +37,7 @@ class RunAccess:
     object_key_id: int | None = None
     access_key: str = field(default="", repr=False)
     secret_key: str = field(default="", repr=False)
+    ssh_from: tuple[str, ...] = ()  # the CIDRs the firewall admits SSH from (kept when the rules are extended)
 
     def __repr__(self) -> str:
         return f"RunAccess(firewall_id={self.firewall_id}, object_key_id={self.object_key_id})"
@@ -86,7 +87,8 @@ def open_access(cloud, *, run_id: str, target: str, data_bucket: str | None, out
 
     access = RunAccess(new_key_pair(f"stager-{run_id}"), new_key_pair("stager-host"))
     label = firewall_label(run_id)
-    firewall = cloud.create_firewall(label, ssh_from=list(ssh_from or controller_cidrs(target)), tags=tags)
+    access.ssh_from = tuple(ssh_from or controller_cidrs(target))
+    firewall = cloud.create_firewall(label, ssh_from=list(access.ssh_from), tags=tags)
     access.firewall_id = firewall.id
     record("firewall", firewall.id, label)
     if object_storage:

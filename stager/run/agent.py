@@ -11,11 +11,16 @@ trainer are imported in a thread while the datasets download, so the first
 training step comes about a second sooner (bench/run_overhead.py), and training
 is the same ``stager train fit`` command line, run by the same code. The keys
 are read from ``$STAGER_HOME/credentials.yaml`` like every stager command.
+
+On a multi-node run torchrun starts this agent once per process: the node's
+local rank 0 pulls the datasets while the others wait for it (they share the
+node's ``data/``), and only global rank 0 reports the environment.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -64,15 +69,39 @@ def main(argv: list[str] | None = None) -> int:
     warm = threading.Thread(target=_warm_up, args=(environment,), daemon=True)
     warm.start()
     # The pull goes through the CLI's error handling too: one line and an exit code on failure.
-    code = _run(lambda: _pull(job["endpoint_url"], job["datasets"]))
+    code = _run(lambda: _pull_once_per_node(job["endpoint_url"], job["datasets"]))
     if code:
         return code
     warm.join()
-    if environment:
+    if environment and os.environ.get("RANK", "0") == "0":
         from stager.run.report import emit
 
         emit({"event": "environment", **environment})
     return stager_main(["train", "fit", "--config", job["config"]])
+
+
+PULLED_MARK = "data/.pulled"  # written by a node's local rank 0 once its datasets are all there
+PULL_WAIT_S = 3600.0
+
+
+def _pull_once_per_node(endpoint_url: str, datasets: dict[str, str]) -> None:
+    """Pull on local rank 0 (or without torchrun); the node's other processes wait for its mark."""
+    import time
+
+    from stager.errors import JobFailed
+
+    mark = Path(PULLED_MARK)
+    if os.environ.get("LOCAL_RANK", "0") == "0":
+        _pull(endpoint_url, datasets)
+        if "LOCAL_RANK" in os.environ:
+            mark.parent.mkdir(parents=True, exist_ok=True)
+            mark.touch()
+        return
+    deadline = time.monotonic() + PULL_WAIT_S
+    while not mark.exists():
+        if time.monotonic() > deadline:
+            raise JobFailed(f"local rank 0 did not pull the datasets within {PULL_WAIT_S:g} s")
+        time.sleep(0.5)
 
 
 def _run(step) -> int:

@@ -204,11 +204,10 @@ class RunEngine:
     def _prepare(self) -> None:
         """Everything before an instance: the datasets validated and synced, storage open, the image ready."""
         from stager.run.datasets import fill_missing, sync_all, validate_all
+        from stager.run.nodes import check_nodes
 
         spec = self.spec
-        if spec.compute.nodes != 1:
-            raise UsageError(f"{spec.path}: compute.nodes: stager run trains on one instance (got "
-                             f"{spec.compute.nodes}); set nodes: 1")
+        check_nodes(spec)
         if spec.data:
             self._move("validating")
             fill_missing(spec, self.say)
@@ -289,6 +288,11 @@ class RunEngine:
         from stager.run.progress import TrainingProgress
 
         spec = self.spec
+        if not rehearsal and spec.compute.nodes > 1:  # the rehearsal stays on one instance
+            from stager.run.multinode import train_on_nodes
+
+            train_on_nodes(self, plan)
+            return
         what = "rehearsal" if rehearsal else "training"
         if self.state != "provisioning":  # a rehearsal is part of provisioning: the GPU instance follows it
             self._move("provisioning")

@@ -44,12 +44,13 @@ BOOT_ATTEMPTS = 2  # a failed boot is retried once on a fresh instance; twice is
 
 def provision(cloud, *, run_id: str, plan: str, region: str, image_id: str, access: RunAccess, ttl: datetime,
               boot_timeout: float, record: Callable[[InstanceInfo], None], forget: Callable[[int], None],
-              say: Callable[[str], None], role: str = "gpu") -> InstanceInfo:
+              say: Callable[[str], None], role: str = "gpu", private_ip: bool = False) -> InstanceInfo:
     """Create the run's instance (labelled by ``role``) and wait until it runs.
 
     ``record`` is called as soon as the instance exists (before waiting: a boot
     can hang, the instance is billed all the same); ``forget`` after a failed
-    boot's instance has been deleted.
+    boot's instance has been deleted. ``private_ip``: give it a private address too (the nodes of a
+    multi-node run talk over it).
 
     Raises:
         CapacityError: no capacity for the plan (with the alternatives).
@@ -60,7 +61,8 @@ def provision(cloud, *, run_id: str, plan: str, region: str, image_id: str, acce
         label = resource_label(run_id, role, attempt)
         spec = InstanceSpec(label=label, plan=plan, region=region, image=image_id,
                             authorized_keys=(access.client_key.public_line,), tags=stager_tags(run_id, ttl),
-                            user_data=host_key_cloud_config(access.host_key), firewall_id=access.firewall_id)
+                            user_data=host_key_cloud_config(access.host_key), firewall_id=access.firewall_id,
+                            private_ip=private_ip)
         info = cloud.create_instance(spec)
         record(info)
         say(f"instance {info.id} ({label}, {plan} in {region}) created from {image_id}")
@@ -124,6 +126,16 @@ def train(remote: Remote, *, workdir: str, python: str, job: InstanceJob, config
     if existing is not None and remote.job_status(existing).running:
         say("training is already running on the instance: re-attaching (nothing is started twice)")
         return remote.follow(existing, on_poll=on_poll, reconnect_timeout=reconnect_timeout)
+    started = start_job(remote, workdir=workdir, command_line=job_command(job, python), job=job,
+                        config_file=config_file, access=access, resume_file=resume_file)
+    say(f"training started on the instance (detached job {started.name}, pid {started.pid})")
+    return remote.follow(started, on_poll=on_poll, reconnect_timeout=reconnect_timeout)
+
+
+def start_job(remote: Remote, *, workdir: str, command_line: str, job: InstanceJob, config_file: Path,
+              access: RunAccess, resume_file: Path | None):
+    """Upload the trainer config, ``job.json``, the run's key and the resume checkpoint, then start
+    ``command_line`` as the detached training job; return it (a ``DetachedJob``)."""
     remote.put_file(config_file, posixpath.join(workdir, CONFIG_FILE))
     remote.put_file(config_file.with_name(JOB_FILE), posixpath.join(workdir, JOB_FILE))
     if access.secret_key:
@@ -133,9 +145,7 @@ def train(remote: Remote, *, workdir: str, python: str, job: InstanceJob, config
                    display="protect the run's key folder")
     if resume_file is not None and job.resume_from is not None:
         remote.put_file(resume_file, posixpath.join(workdir, job.resume_from))
-    started = remote.start_detached(job_command(job, python), name=JOB_NAME, workdir=workdir)
-    say(f"training started on the instance (detached job {started.name}, pid {started.pid})")
-    return remote.follow(started, on_poll=on_poll, reconnect_timeout=reconnect_timeout)
+    return remote.start_detached(command_line, name=JOB_NAME, workdir=workdir)
 
 
 def stop_training(remote: Remote, workdir: str, say: Callable[[str], None], grace_s: float = 30.0) -> None:

@@ -54,7 +54,8 @@ class RunPlan:
             lines.append(f"data {item.name}: {item.path} ({what}) -> {item.url}: {item.note}")
         compute = spec.compute
         lines.append(f"instances: {compute.nodes} x {compute.type} in {compute.region} from the gold image, "
-                     f"behind a firewall admitting SSH from this machine only")
+                     f"behind a firewall admitting SSH from this machine only"
+                     + (" and all TCP between the nodes (torchrun, c10d rendezvous)" if compute.nodes > 1 else ""))
         lines.append(f"outputs: s3://{spec.storage.outputs_bucket}/runs/<run id>/ (checkpoints pushed as saved)")
         if spec.rehearse.enabled:
             lines.append(f"rehearsal: fast_dev_run on {spec.rehearse.type} before the GPU instances")

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TrainingProgress"]
+__all__ = ["TrainingProgress", "node_prefixed"]
 
 _LOSS_NAMES = ("train_loss", "loss", "train_loss_step", "loss_step")
 
@@ -57,21 +57,33 @@ class TrainingProgress:
     def line(self, text: str) -> None:
         """One line of the job's log (called from the SSH reader)."""
         with self._lock:
-            self._train_log.write(text + "\n")
-            self._train_log.flush()
-            record = self._parse(text)
-            if record is None:
-                if text.strip():
-                    self.tail.append(text.strip())
-                if self._echo:
-                    self._say(f"  {text}")
-                return
-            if record.get("event") != "environment":  # the agent's report, for the ledger; not a metric
-                self._metrics.write(json.dumps(record, sort_keys=True) + "\n")
-                self._metrics.flush()
-            self._handle(record)
-            if self._on_record is not None:
-                self._on_record(record)
+            self._take(text, text, reports=True)
+
+    def node_line(self, node: int, text: str) -> None:
+        """One line of node ``node``'s log in a multi-node run: written and shown as ``[node k] ...``.
+
+        Only node 0 (global rank zero) reports metrics and checkpoints; another node's lines are never read
+        as reports, so they reach the log and the console, not the metrics or the ledger.
+        """
+        with self._lock:
+            self._take(text, node_prefixed(node, text), reports=node == 0)
+
+    def _take(self, text: str, logged: str, *, reports: bool) -> None:
+        self._train_log.write(logged + "\n")
+        self._train_log.flush()
+        record = self._parse(text) if reports else None
+        if record is None:
+            if text.strip():
+                self.tail.append(logged.strip())
+            if self._echo:
+                self._say(f"  {logged}")
+            return
+        if record.get("event") != "environment":  # the agent's report, for the ledger; not a metric
+            self._metrics.write(json.dumps(record, sort_keys=True) + "\n")
+            self._metrics.flush()
+        self._handle(record)
+        if self._on_record is not None:
+            self._on_record(record)
 
     def _handle(self, record: dict) -> None:
         event = record.get("event")
@@ -144,6 +156,11 @@ class TrainingProgress:
         with self._lock:
             self._train_log.close()
             self._metrics.close()
+
+
+def node_prefixed(node: int, text: str) -> str:
+    """``text`` as a multi-node run shows and logs it: ``[node 1] text``."""
+    return f"[node {node}] {text}"
 
 
 def _finite(metrics: Any) -> dict[str, float]:

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 
 from stager.errors import UsageError
 from stager.ledger import STATES, TERMINAL, RunSummary
+from stager.ledger.backend import is_postgres
 from stager.ledger.timestamps import parse_since, parse_time, time_text
 from stager.ui.responses import PageError
 
@@ -37,12 +38,11 @@ _SORT_COLUMNS = {
 SORTS = tuple(_SORT_COLUMNS)
 
 _TERMINAL_SQL = ", ".join(f"'{state}'" for state in TERMINAL)
-_SUMMARIES = f"""
+_SUMMARIES = """
 SELECT s.*, COALESCE(s.actual_usd, s.billed_usd) AS actual,
-  (julianday(CASE WHEN s.state IN ({_TERMINAL_SQL}) THEN s.state_time ELSE :now END) - julianday(s.created))
-    * 86400.0 AS duration_s
+  {seconds} AS duration_s
 FROM (
-  SELECT r.rowid AS row_order, r.id, r.pipeline, r.pipeline_file, r.target, r.sprint_id, r.created,
+  SELECT {row_order} AS row_order, r.id, r.pipeline, r.pipeline_file, r.target, r.sprint_id, r.created,
     COALESCE((SELECT t.state FROM transitions t WHERE t.run_id = r.id ORDER BY t.event_id DESC LIMIT 1),
              'pending') AS state,
     (SELECT e.time FROM transitions t JOIN events e ON e.id = t.event_id WHERE t.run_id = r.id
@@ -52,9 +52,21 @@ FROM (
     (SELECT c.actual_usd FROM costs c WHERE c.run_id = r.id AND c.actual_usd IS NOT NULL
        ORDER BY c.event_id DESC LIMIT 1) AS actual_usd,
     (SELECT SUM(d.usd) FROM resource_deletions d WHERE d.run_id = r.id) AS billed_usd
-  FROM runs r {{where}}
+  FROM runs r {where}
 ) s
 """
+_END = f"CASE WHEN s.state IN ({_TERMINAL_SQL}) THEN s.state_time ELSE :now END"
+# The two spellings of "seconds from created to end" and of insertion order: SQLite's rowid follows the
+# created index, so the default view needs no sort step; PostgreSQL has no rowid, and run ids sort by time.
+_DIALECTS = {
+    "sqlite": {"seconds": f"(julianday({_END}) - julianday(s.created)) * 86400.0", "row_order": "r.rowid"},
+    "postgresql": {"seconds": f"EXTRACT(EPOCH FROM (CAST({_END} AS timestamptz) - CAST(s.created AS timestamptz)))",
+                   "row_order": "r.id"},
+}
+
+
+def _summaries(conn, where: str) -> str:
+    return _SUMMARIES.format(where=where, **_DIALECTS["postgresql" if is_postgres(conn) else "sqlite"])
 
 
 @dataclass(frozen=True)
@@ -140,11 +152,11 @@ def runs_page(conn: sqlite3.Connection, query: RunQuery, *, now: datetime | None
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     state_filter = " WHERE s.state = :status" if query.status is not None else ""
     params.update(now=time_text(now), status=query.status)
-    summaries = _SUMMARIES.format(where=where)
+    summaries = _summaries(conn, where)
     if query.status is None:
         total = conn.execute(f"SELECT COUNT(*) FROM runs r {where}", params).fetchone()[0]
     else:
-        total = conn.execute(f"SELECT COUNT(*) FROM ({summaries}{state_filter})", params).fetchone()[0]
+        total = conn.execute(f"SELECT COUNT(*) FROM ({summaries}{state_filter}) AS matching", params).fetchone()[0]
     pages = max(1, -(-total // per_page))
     page = min(query.page, pages)
     column, nullable = _SORT_COLUMNS[query.sort]

@@ -1,7 +1,9 @@
 """Opening the ledger for reading only: the UI never creates, migrates or writes a ledger.
 
 SQLite's ``mode=ro`` makes any write fail inside SQLite itself, so no code path of
-the ``Ledger`` class can change the file while the UI holds it.
+the ``Ledger`` class can change the file while the UI holds it. A PostgreSQL ledger
+(``STAGER_LEDGER_URL``) is read in a session whose transactions are all read-only,
+which the server enforces the same way.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from stager.errors import UsageError
 from stager.ledger import Ledger
+from stager.ledger.backend import Connection, database_errors
+from stager.ledger.location import ledger_url
 from stager.ledger.schema import LEDGER_MIGRATIONS
 from stager.ui.responses import PageError
 
@@ -24,7 +29,7 @@ class ReadOnlyLedger:
     """A ledger opened for reading: its API for whole runs and reports, its connection for the table's SQL."""
 
     ledger: Ledger
-    conn: sqlite3.Connection
+    conn: Connection  # sqlite3, or a PostgreSQL connection taking the same SQL
 
 
 @contextmanager
@@ -32,8 +37,17 @@ def read_ledger(path: Path) -> Iterator[ReadOnlyLedger | None]:
     """The ledger at ``path`` opened read-only, or None when there is no ledger there yet.
 
     Raises:
-        PageError: the file is not a ledger, or its schema is not the one this stager reads.
+        PageError: the file or database is not a ledger, cannot be reached, or its schema is not the
+            one this stager reads.
     """
+    try:
+        url = ledger_url(path)
+    except UsageError as exc:
+        raise PageError(500, str(exc)) from None
+    if url is not None:
+        with _read_postgres(url, path) as opened:
+            yield opened
+        return
     if not path.is_file():
         yield None
         return
@@ -49,11 +63,26 @@ def read_ledger(path: Path) -> Iterator[ReadOnlyLedger | None]:
         conn.close()
 
 
-def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
-    """Refuse a file whose schema this stager does not read; upgrading would be a write."""
+@contextmanager
+def _read_postgres(url: str, path: Path) -> Iterator[ReadOnlyLedger]:
+    from stager.ledger import postgres
+
+    try:
+        conn = postgres.connect(url, read_only=True)
+    except UsageError as exc:  # already one line, with the password masked
+        raise PageError(500, str(exc)) from None
+    try:
+        _check_schema(conn, conn.where)
+        yield ReadOnlyLedger(Ledger(conn, path), conn)
+    finally:
+        conn.close()
+
+
+def _check_schema(conn: Connection, path: Path | str) -> None:
+    """Refuse a ledger whose schema this stager does not read; upgrading would be a write."""
     try:
         newest = conn.execute("SELECT MAX(number) FROM migrations").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
+    except database_errors(conn) as exc:
         raise PageError(500, f"{path}: not a stager ledger ({exc})") from exc
     if newest != LEDGER_MIGRATIONS.latest:
         fix = ("upgrade stager to read it" if (newest or 0) > LEDGER_MIGRATIONS.latest

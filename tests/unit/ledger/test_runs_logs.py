@@ -64,6 +64,20 @@ def test_follow_prints_what_is_appended_and_stops_when_the_run_ends(tmp_path, le
     assert rest == "training done\n"
 
 
+def test_record_lines_read_as_text_unless_raw(tmp_path, ledger_path, make_run):
+    run_id = make_run()
+    log = tmp_path / "runs" / run_id / "logs" / "train.log"
+    log.parent.mkdir(parents=True)
+    record = '@stager {"event":"epoch","epoch":1,"step":40,"metrics":{"train_loss":0.25,"val_acc":0.9}}'
+    log.write_text(f"pulled 4 file(s)\n{record}\n")
+    shown = subprocess.run(_stager(ledger_path, tmp_path / "runs", run_id), capture_output=True, text=True,
+                           env=_env(tmp_path), timeout=60)
+    assert shown.stdout == "pulled 4 file(s)\n[epoch] epoch 1 step 40: train_loss 0.25 val_acc 0.9\n"
+    raw = subprocess.run(_stager(ledger_path, tmp_path / "runs", run_id, "--raw", "--tail", "1"),
+                         capture_output=True, text=True, env=_env(tmp_path), timeout=60)
+    assert raw.stdout == record + "\n"
+
+
 def test_a_missing_log_and_an_unknown_run_are_one_line_each(tmp_path, ledger_path, make_run):
     run_id = make_run()
     for args, expected in (((run_id,), "has no train log"), (("r-nosuchrun",), "no run r-nosuchrun"),

@@ -128,3 +128,13 @@ def test_a_pipeline_without_a_sprint_section_is_refused_with_the_command_to_run_
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(ConfigError, match="stager run"):
         load_sprint(path, check_train=False)
+
+
+def test_a_multi_node_sprint_is_refused_with_the_field_and_a_multi_gpu_plan_to_use(tmp_path):
+    doc = yaml.safe_load((REPO / "pipelines" / "exp.yaml").read_text())
+    path = _write(tmp_path, {"experiments": {"grid": {"model.init_args.lr": [0.01, 0.02]}}},
+                  compute={**doc["compute"], "nodes": 2})
+    with pytest.raises(ConfigError) as caught:
+        load_sprint(path, check_train=False)
+    message = str(caught.value)
+    assert "compute.nodes" in message and "one instance" in message and "g1-gpu-rtx6000-2" in message

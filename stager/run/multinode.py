@@ -1,0 +1,273 @@
+"""Training on several instances (``compute.nodes: N``): provision them, train under torchrun, collect, stop.
+
+The nodes are numbered in the order torch's c10d rendezvous ranks them
+(``stager.run.nodes``), so node 0 is global rank zero: its report lines drive
+the progress line, the metrics and the ledger, its ``out/`` is collected, and it
+pushes the checkpoints. Every node's lines go to the train log and the console
+as ``[node k] ...``. The run's firewall admits all TCP between the nodes'
+private addresses, besides SSH from the controller.
+
+Node 0 is followed in the calling thread (where the ledger and the budget guard
+live), the others in threads of their own. When any node's job ends badly, or
+an instance disappears, or the budget runs out, every node's job is stopped;
+the checkpoints pushed so far are pulled, and the engine's teardown deletes
+every node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+
+from stager.errors import JobFailed, StagerError
+from stager.remote.quoting import command
+from stager.run.guard import BudgetStop, InstanceLost, Rented, RunGuard, billed_usd
+from stager.run.job import JOB_FILE, JOB_NAME, config_text, job_file, remote_workdir
+from stager.run.nodes import NodeLaunch, node_address, node_order, procs_per_node, rendezvous_port, torchrun_command
+
+__all__ = ["NodeFailed", "nodes_config", "train_on_nodes"]
+
+STOP_GRACE_S = 30.0  # how long a node's job may take to stop after SIGTERM before it is killed
+
+
+class NodeFailed(JobFailed):
+    """A node's job ended badly (or could no longer be followed) while the others trained."""
+
+    def __init__(self, node: int, instance_id: int, what: str) -> None:
+        super().__init__(f"node {node} (instance {instance_id}) {what}")
+        self.node = node
+
+
+def nodes_config(config: dict, nodes: int) -> dict:
+    """The trainer config of a multi-node run: ``trainer.num_nodes`` set, DDP unless a strategy was chosen."""
+    trainer = dict(config.get("trainer") or {})
+    trainer["num_nodes"] = nodes
+    if str(trainer.get("strategy") or "auto").lower() == "auto":
+        trainer["strategy"] = "ddp"
+    return {**config, "trainer": trainer}
+
+
+class _Follower(threading.Thread):
+    """Follows one node (not node 0) to its job's end; ``outcome`` is the exit code or the error."""
+
+    def __init__(self, remote, job, *, stopping: threading.Event, reconnect_timeout: float) -> None:
+        super().__init__(daemon=True)
+        self.remote, self.job, self.stopping, self.reconnect_timeout = remote, job, stopping, reconnect_timeout
+        self.outcome: int | BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.outcome = self.remote.follow(self.job, on_poll=self._poll, reconnect_timeout=self.reconnect_timeout)
+        except _Stopping:
+            self.outcome = None
+        except BaseException as exc:  # noqa: BLE001 - handed to the controller's thread, which decides
+            self.outcome = exc
+
+    def _poll(self) -> None:
+        if self.stopping.is_set():
+            raise _Stopping()
+
+
+class _Stopping(Exception):
+    """Raised in a follower when the run stops its nodes."""
+
+
+def train_on_nodes(engine, plan: str) -> None:
+    """The provisioning, training and collecting stages of ``engine``'s run on ``compute.nodes`` instances."""
+    from stager.image.layout import detect_layout
+    from stager.remote import Remote
+    from stager.run import instance
+    from stager.run.engine import _deadline, _Stop
+    from stager.run.progress import TrainingProgress
+
+    spec = engine.spec
+    count = spec.compute.nodes
+    sandboxed = engine.target.sandboxed
+    if engine.state != "provisioning":
+        engine._move("provisioning")
+    hourly, monthly = engine._price(plan)
+    access = engine._access()
+    infos = []
+    for k in range(count):
+        info = instance.provision(
+            engine.cloud, run_id=engine.run_id, plan=plan, region=spec.compute.region, image_id=engine.image_id,
+            access=access, ttl=_deadline(spec.budget.max_hours), boot_timeout=engine.options.boot_timeout,
+            record=lambda i: engine._created("instance", i.id, i.label, plan=plan, hourly=hourly, monthly=monthly),
+            forget=lambda iid: engine._deleted("instance", iid), say=engine.say, role=f"node{k}", private_ip=True)
+        infos.append(info)
+        engine.rented.append(Rented(info.id, info.created or engine.cloud.now(), hourly))
+    addresses = [node_address(info, sandboxed=sandboxed) for info in infos]
+    order = node_order(addresses)
+    infos, addresses = [infos[i] for i in order], [addresses[i] for i in order]
+    engine.cloud.admit_peers(access.firewall_id, ssh_from=access.ssh_from, peers=addresses)
+    engine.say("nodes: " + ", ".join(f"node {k} = instance {info.id} at {address}"
+                                     for k, (info, address) in enumerate(zip(infos, addresses))))
+    node_ids = {info.id for info in infos}
+    progress = TrainingProgress(train_log=engine.folder.train_log, metrics=engine.folder.metrics, say=engine.say,
+                                dollars=lambda: guard.dollars, on_record=engine._on_record)
+    rented = [r for r in engine.rented if r.instance_id in node_ids]
+    guard = RunGuard(engine.cloud, rented, max_usd=spec.budget.max_usd, max_hours=spec.budget.max_hours,
+                     spent_before=engine.spent_usd + billed_usd([r for r in engine.rented if r not in rented],
+                                                                engine.cloud.now()),
+                     every_s=engine.options.guard_every_s)
+    workdir = remote_workdir(engine.run_id)
+    try:
+        with contextlib.ExitStack() as stack:
+            remotes = [stack.enter_context(Remote(instance.ssh_target(info, access), log_file=engine.folder.remote_log,
+                                                  on_line=partial(progress.node_line, k)))
+                       for k, info in enumerate(infos)]
+            layouts = []
+            for k, (remote, info) in enumerate(zip(remotes, infos)):
+                remote.wait_until_ready(timeout=engine.options.boot_timeout)
+                engine.say(f"SSH to node {k} (instance {info.id}) answers with the pinned host key")
+                engine.ledger.event(engine.run_id, "instance.ready", {"instance": info.id, "plan": plan, "node": k})
+                layouts.append(detect_layout(remote, sandboxed))
+            job = engine._job(False, {})
+            config = nodes_config(engine._instance_config(job, False), count)
+            config_file = engine.folder.write_text("train.yaml", config_text(config))
+            engine.folder.write_json(JOB_FILE, job_file(job))
+            resume_file = engine._resume_checkpoint() if job.resume_from else None
+            engine._move("training")
+            port = rendezvous_port(sandboxed=sandboxed)
+            procs = procs_per_node(spec.compute.gpus_per_node or 0, sandboxed=sandboxed)
+            engine.ledger.event(engine.run_id, "train.started", {
+                "instance": infos[0].id, "instances": [info.id for info in infos], "plan": plan, "nodes": count,
+                "procs_per_node": procs, "rehearsal": False})
+            jobs = []
+            for k, (remote, info, layout) in enumerate(zip(remotes, infos, layouts)):
+                launch = NodeLaunch(nodes=count, procs_per_node=procs, endpoint=addresses[0], port=port,
+                                    rdzv_id=engine.run_id, index=k, address=addresses[k])
+                started = instance.start_job(remote, workdir=workdir, command_line=torchrun_command(
+                    job, layout.python, launch), job=job, config_file=config_file, access=access,
+                    resume_file=resume_file)
+                engine.say(f"node {k}: training started on instance {info.id} (detached job, pid {started.pid})")
+                jobs.append(started)
+            code, stop = _follow_all(engine, remotes, jobs, infos, guard)
+            engine.ledger.event(engine.run_id, "train.ended", {"exit_code": code, "step": progress.last_step,
+                                                               "rehearsal": False, "nodes": count,
+                                                               "metrics": progress.final_metrics})
+            engine._move("collecting")
+            engine._collect(remotes[0], workdir)
+    except (NodeFailed, InstanceLost) as exc:
+        _keep_checkpoints(engine)
+        raise JobFailed(f"{exc}; the other nodes were stopped; the checkpoints pushed so far are in "
+                        f"s3://{spec.storage.outputs_bucket}/runs/{engine.run_id}/checkpoints/: continue with "
+                        f"`stager run {spec.path} --resume {engine.run_id}`") from None
+    finally:
+        progress.close()
+    if stop is not None:
+        raise _Stop("aborted", stop.reason)
+
+
+def _follow_all(engine, remotes, jobs, infos, guard: RunGuard) -> tuple[int | None, BudgetStop | None]:
+    """Follow every node until all have ended well (exit code 0, None after a budget stop).
+
+    Raises:
+        NodeFailed: a node's job ended badly, or following it failed; InstanceLost: a node disappeared.
+        Every node's job has been stopped before either is raised.
+    """
+    stopping = threading.Event()
+    followers = [_Follower(remote, job, stopping=stopping, reconnect_timeout=engine.options.reconnect_timeout)
+                 for remote, job in zip(remotes[1:], jobs[1:])]
+    for follower in followers:
+        follower.start()
+
+    def check() -> None:
+        try:
+            guard.check()
+        except InstanceLost:
+            raise _lost(engine, infos) from None
+        for k, follower in enumerate(followers, start=1):
+            outcome = follower.outcome
+            if isinstance(outcome, BaseException):
+                raise NodeFailed(k, infos[k].id, f"could not be followed: {outcome}")
+            if outcome not in (None, 0):
+                raise NodeFailed(k, infos[k].id, f"exited with {outcome}")
+
+    try:
+        try:
+            code = remotes[0].follow(jobs[0], on_poll=check, reconnect_timeout=engine.options.reconnect_timeout)
+        except StagerError as exc:
+            if isinstance(exc, (NodeFailed, InstanceLost)):
+                raise
+            if engine.cloud.get_instance(infos[0].id) is None:
+                raise _lost(engine, infos) from None
+            raise NodeFailed(0, infos[0].id, f"could not be followed: {exc}") from None
+        if code != 0:
+            raise NodeFailed(0, infos[0].id, f"exited with {code}")
+        while any(f.is_alive() for f in followers):  # the others end within moments of node 0
+            check()
+            time.sleep(0.2)
+        check()
+        return code, None
+    except BudgetStop as exc:
+        engine.say(f"stopping training on every node: {exc.reason}")
+        stopping.set()
+        _stop_nodes(engine, remotes, jobs, infos)
+        return None, exc
+    except (NodeFailed, InstanceLost) as exc:
+        engine.say(f"{exc}: stopping training on every node")
+        stopping.set()
+        _stop_nodes(engine, remotes, jobs, infos)
+        raise
+    finally:
+        stopping.set()
+        for follower in followers:
+            follower.join(timeout=STOP_GRACE_S)
+
+
+def _lost(engine, infos) -> InstanceLost:
+    gone = [(k, info.id) for k, info in enumerate(infos) if engine.cloud.get_instance(info.id) is None]
+    named = ", ".join(f"node {k} (instance {iid})" for k, iid in gone) or "an instance"
+    return InstanceLost(f"{named} disappeared mid-training")
+
+
+def _stop_nodes(engine, remotes, jobs, infos, grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM every live node's job (the trainer keeps its last checkpoint), SIGKILL what is left after
+    ``grace_s``, then sweep each job's process group (a killed torchrun leaves its workers behind)."""
+    live = [(k, remote, job) for k, (remote, job, info) in enumerate(zip(remotes, jobs, infos))
+            if engine.cloud.get_instance(info.id) is not None]
+    for k, remote, job in live:
+        _quietly(engine.say, f"stopping node {k}", lambda r=remote, j=job: r.kill(j, "TERM"))
+    deadline = time.monotonic() + grace_s
+    waiting = list(live)
+    while waiting and time.monotonic() < deadline:
+        waiting = [item for item in waiting if _running(item[1], item[2])]
+        if waiting:
+            time.sleep(0.5)
+    for k, remote, job in live:
+        sweep = f"{command('kill', '-s', 'KILL', '--', f'-{job.pid}')} 2>/dev/null || true"
+        _quietly(engine.say, f"killing what is left of node {k}'s job",
+                 lambda r=remote, s=sweep: r.run(s, stream=False, display=f"kill what is left of job {JOB_NAME}"))
+    engine.say(f"training stopped on node(s) {', '.join(str(k) for k, _, _ in live) or 'none'}")
+
+
+def _running(remote, job) -> bool:
+    try:
+        return remote.job_status(job).running
+    except StagerError:
+        return False
+
+
+def _quietly(say: Callable[[str], None], what: str, action: Callable[[], object]) -> None:
+    try:
+        action()
+    except StagerError as exc:
+        say(f"{what} failed: {exc}")
+
+
+def _keep_checkpoints(engine) -> None:
+    """Pull the checkpoints pushed before a failure into the run folder (each verified and recorded)."""
+    from stager.run.collect import pull_checkpoints
+
+    try:
+        for path, location, digest in pull_checkpoints(
+                engine.s3_client, engine.spec.storage.outputs_bucket, f"runs/{engine.run_id}/checkpoints",
+                engine.folder.checkpoints, say=engine.say):
+            engine._artifact(path, digest, location)
+    except StagerError as exc:
+        engine.say(f"the checkpoints pushed so far could not be pulled: {exc}")
+
