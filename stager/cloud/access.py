@@ -94,8 +94,8 @@ PEERS_RULE_LABEL = "stager-peers"
 
 def run_rules(ssh_from: Sequence[str], peers: Sequence[str] = ()) -> dict:
     """``ssh_rules`` plus, for a run on several nodes, all TCP from the run's own nodes (``peers``, their
-    private addresses): the torchrun rendezvous (29400) and the collectives' ports (NCCL, gloo) are picked
-    at run time, so the rule admits every port, but only from those addresses.
+    addresses): the torchrun rendezvous (29400) and the collectives' ports (NCCL, gloo) are picked at run
+    time, so the rule admits every port, but only from those addresses.
 
     Raises:
         UsageError: as ``ssh_rules``, or a peer that is not a single IPv4/IPv6 address.
@@ -261,7 +261,7 @@ class AccessOps(ClockOps):
 
     def admit_peers(self, firewall_id: int, *, ssh_from: Sequence[str], peers: Sequence[str]) -> None:
         """Set the firewall's rules to ``run_rules(ssh_from, peers)``: SSH from the controller as before, and
-        all TCP between the run's nodes (their private addresses), for torchrun and the collectives.
+        all TCP between the run's nodes (their private and public addresses), for torchrun and the collectives.
 
         Raises:
             UsageError: an address is malformed.

@@ -102,7 +102,10 @@ def train_on_nodes(engine, plan: str) -> None:
     addresses = [node_address(info, sandboxed=sandboxed) for info in infos]
     order = node_order(addresses)
     infos, addresses = [infos[i] for i in order], [addresses[i] for i in order]
-    engine.cloud.admit_peers(access.firewall_id, ssh_from=access.ssh_from, peers=addresses)
+    # NCCL and gloo pick their own interface, and a Linode's private address sits beside its public one on
+    # eth0: the collectives may come from either, so both are admitted, from the run's own nodes only.
+    peers = [*addresses, *(info.ipv4 for info in infos)]
+    engine.cloud.admit_peers(access.firewall_id, ssh_from=access.ssh_from, peers=peers)
     engine.say("nodes: " + ", ".join(f"node {k} = instance {info.id} at {address}"
                                      for k, (info, address) in enumerate(zip(infos, addresses))))
     node_ids = {info.id for info in infos}

@@ -12,6 +12,7 @@ from run_world import run_json
 
 BATCH = 32  # per node: the global batch is 64
 BATCHES = 6  # per node and epoch
+EPOCHS_UNTIL_KILLED = 12  # long enough for node 1 to be killed after the first checkpoint, short to resume
 
 
 def _two_node_pipeline(world, folder: Path, *, epochs: int, batches: int) -> Path:
@@ -91,7 +92,7 @@ def _kill_node_one_torchrun(run_id: str, timeout: float = 60) -> None:
 
 
 def test_a_dead_node_stops_every_node_and_tears_all_down(run_world, tmp_path):
-    pipeline = _two_node_pipeline(run_world, tmp_path, epochs=40, batches=BATCHES)
+    pipeline = _two_node_pipeline(run_world, tmp_path, epochs=EPOCHS_UNTIL_KILLED, batches=BATCHES)
     process = run_world.start(tmp_path, str(pipeline), "--yes")
     checkpoint = run_world.wait_for_event("train.checkpoint", timeout=120, process=process)
     _kill_node_one_torchrun(checkpoint["run_id"])
@@ -103,3 +104,20 @@ def test_a_dead_node_stops_every_node_and_tears_all_down(run_world, tmp_path):
     assert [line for line in err.splitlines() if "node 1 (instance" in line and "exited with" in line]
     assert run_world.live_instances() == []
     assert list((tmp_path / "runs" / status["run_id"] / "checkpoints").glob("*.ckpt"))  # the last one kept
+    # --resume: two fresh nodes, each from the last checkpoint, train to the end
+    resumed = run_world.run(tmp_path, str(pipeline), "--resume", status["run_id"], "--yes", timeout=240)
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    after = run_json(tmp_path)
+    assert after["state"] == "succeeded" and after["resources"] == [] and run_world.live_instances() == []
+    starts = [r for r in _metrics(tmp_path, status["run_id"]) if r["event"] == "start"]
+    assert len(starts) == 2 and starts[1]["global_step"] > 0  # the second attempt began from the checkpoint
+    assert _metrics(tmp_path, status["run_id"])[-1]["step"] == EPOCHS_UNTIL_KILLED * BATCHES
+    with run_world.ledger() as ledger:
+        nodes = [r for r in ledger.run(status["run_id"]).resources if r.kind == "instance"]
+    assert len(nodes) == 4 and not [r for r in nodes if r.live]  # two nodes per attempt, all deleted
+
+
+def _metrics(folder: Path, run_id: str) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in (folder / "runs" / run_id / "metrics.jsonl").read_text().splitlines()]

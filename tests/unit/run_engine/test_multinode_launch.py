@@ -19,8 +19,8 @@ JOB = InstanceJob(run_id="r20261121-120000-abcd", endpoint_url="http://127.0.0.1
 
 
 def _launch(index: int, **changes) -> NodeLaunch:
-    values = dict(nodes=2, procs_per_node=4, endpoint="192.168.128.5", port=29400, rdzv_id=JOB.run_id,
-                  index=index, address=["192.168.128.5", "192.168.128.9"][index])
+    values = dict(nodes=2, procs_per_node=4, endpoint="127.168.128.5", port=29400, rdzv_id=JOB.run_id,
+                  index=index, address=["127.168.128.5", "127.168.128.9"][index])
     values.update(changes)
     return NodeLaunch(**values)
 
@@ -34,12 +34,12 @@ def test_each_node_runs_torchrun_with_the_c10d_rendezvous_on_node_zero():
     host = _argv(torchrun_command(JOB, "/opt/venv/bin/python", _launch(0)))
     other = _argv(torchrun_command(JOB, "/opt/venv/bin/python", _launch(1)))
     assert host == ["/opt/venv/bin/python", "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "4",
-                    "--rdzv-backend", "c10d", "--rdzv-endpoint", "192.168.128.5:29400", "--rdzv-id", JOB.run_id,
-                    "--rdzv-conf", "is_host=true", "--local-addr", "192.168.128.5", "--max-restarts", "0",
+                    "--rdzv-backend", "c10d", "--rdzv-endpoint", "127.168.128.5:29400", "--rdzv-id", JOB.run_id,
+                    "--rdzv-conf", "is_host=true", "--local-addr", "127.168.128.5", "--max-restarts", "0",
                     "-m", "stager.run.agent", "job.json"]
     assert other[other.index("--rdzv-conf") + 1] == "is_host=false"
-    assert other[other.index("--local-addr") + 1] == "192.168.128.9"
-    assert other[other.index("--rdzv-endpoint") + 1] == "192.168.128.5:29400"
+    assert other[other.index("--local-addr") + 1] == "127.168.128.9"
+    assert other[other.index("--rdzv-endpoint") + 1] == "127.168.128.5:29400"
 
 
 def test_the_torchrun_line_is_quoted_and_carries_the_environment_but_no_secret():
@@ -52,28 +52,28 @@ def test_the_torchrun_line_is_quoted_and_carries_the_environment_but_no_secret()
 
 
 def test_an_ipv6_endpoint_is_bracketed():
-    argv = _argv(torchrun_command(JOB, "python", _launch(0, endpoint="fd00::5", address="fd00::5")))
-    assert argv[argv.index("--rdzv-endpoint") + 1] == "[fd00::5]:29400"
+    argv = _argv(torchrun_command(JOB, "python", _launch(0, endpoint="::1", address="::1")))
+    assert argv[argv.index("--rdzv-endpoint") + 1] == "[::1]:29400"
 
 
-@pytest.mark.parametrize("launch", [NodeLaunch(1, 1, "10.0.0.1", 29400, "r", 0, "10.0.0.1"),
-                                    NodeLaunch(2, 1, "10.0.0.1", 29400, "r", 2, "10.0.0.1"),
-                                    NodeLaunch(2, 0, "10.0.0.1", 29400, "r", 0, "10.0.0.1")])
+@pytest.mark.parametrize("launch", [NodeLaunch(1, 1, "127.0.0.1", 29400, "r", 0, "127.0.0.1"),
+                                    NodeLaunch(2, 1, "127.0.0.1", 29400, "r", 2, "127.0.0.1"),
+                                    NodeLaunch(2, 0, "127.0.0.1", 29400, "r", 0, "127.0.0.1")])
 def test_an_impossible_launch_is_refused(launch):
     with pytest.raises(ValueError):
         torchrun_command(JOB, "python", launch)
 
 
 def test_nodes_are_numbered_in_the_order_c10d_ranks_them():
-    # torch sorts the participants by their --local-addr as strings: "192.168.128.10" before "...9".
-    addresses = ["192.168.128.9", "192.168.128.10", "192.168.129.1"]
+    # torch sorts the participants by their --local-addr as strings: "127.168.128.10" before "...9".
+    addresses = ["127.168.128.9", "127.168.128.10", "127.168.129.1"]
     assert [addresses[i] for i in node_order(addresses)] == sorted(addresses)
 
 
 def test_a_node_is_reached_at_its_private_address_or_on_loopback_locally():
     info = InstanceInfo(id=7, label="n", status="running", plan="p", region="us-east", image=None,
-                        ipv4="127.83.0.7", private_ipv4="192.168.128.7", ssh_port=22, tags=(), created=None)
-    assert node_address(info, sandboxed=False) == "192.168.128.7"
+                        ipv4="127.83.0.7", private_ipv4="127.168.128.7", ssh_port=22, tags=(), created=None)
+    assert node_address(info, sandboxed=False) == "127.168.128.7"
     assert node_address(info, sandboxed=True) == "127.83.0.7"
     bare = InstanceInfo(**{**info.__dict__, "private_ipv4": None})
     with pytest.raises(UsageError, match="no private IPv4"):
@@ -89,19 +89,19 @@ def test_ports_and_processes_per_node():
 
 
 def test_the_firewall_admits_all_tcp_between_the_nodes_only():
-    rules = run_rules(["203.0.113.4/32"], ["192.168.128.9", "192.168.128.5", "fd00::1"])
+    rules = run_rules(["127.0.0.1/32"], ["127.168.128.9", "127.168.128.5", "::1"])
     assert rules["inbound_policy"] == "DROP" and rules["outbound_policy"] == "ACCEPT"
     ssh, peers = rules["inbound"]
-    assert ssh == ssh_rules(["203.0.113.4/32"])["inbound"][0] and ssh["label"] == SSH_RULE_LABEL
+    assert ssh == ssh_rules(["127.0.0.1/32"])["inbound"][0] and ssh["label"] == SSH_RULE_LABEL
     assert peers["label"] == PEERS_RULE_LABEL and peers["action"] == "ACCEPT" and peers["protocol"] == "TCP"
     assert peers["ports"] == "1-65535"
-    assert peers["addresses"] == {"ipv4": ["192.168.128.5/32", "192.168.128.9/32"], "ipv6": ["fd00::1/128"]}
+    assert peers["addresses"] == {"ipv4": ["127.168.128.5/32", "127.168.128.9/32"], "ipv6": ["::1/128"]}
 
 
 def test_a_single_node_firewall_is_unchanged_and_bad_peers_are_refused():
-    assert run_rules(["203.0.113.4/32"]) == ssh_rules(["203.0.113.4/32"])
+    assert run_rules(["127.0.0.1/32"]) == ssh_rules(["127.0.0.1/32"])
     with pytest.raises(UsageError, match="private address"):
-        run_rules(["203.0.113.4/32"], ["192.168.128.0/24"])
+        run_rules(["127.0.0.1/32"], ["127.168.128.0/24"])
 
 
 def test_the_trainer_config_gets_num_nodes_and_ddp_unless_a_strategy_was_chosen():
