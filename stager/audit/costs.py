@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from stager.display import usd
 from stager.errors import UsageError
 from stager.ledger.billing import billed_hours, billed_usd
 from stager.ledger.records import ResourceRecord, RunSummary
@@ -111,8 +112,8 @@ class CostReport:
             hours = f"{row.instance_hours}" + (f" ({row.live_instances} live)" if row.live_instances else "")
             counts = [str(row.runs)] + ([str(row.sprints)] if self.total.sprints else []) + (
                 [str(row.builds)] if self.total.builds else [])
-            return [row.group, *counts, hours, _usd(row.billed_usd), _usd(row.estimated_usd),
-                    _usd(row.difference_usd, signed=True)]
+            return [row.group, *counts, hours, usd(row.billed_usd), usd(row.estimated_usd),
+                    usd(row.difference_usd, signed=True)]
 
         since = f" since {self.since.isoformat(timespec='minutes')}" if self.since else ""
         table = [columns, *(cells(row) for row in self.rows), cells(self.total)]
@@ -128,15 +129,6 @@ class CostReport:
         out += [render(line) for line in table[1:]] if self.rows else ["(nothing billed or estimated)",
                                                                        render(table[-1])]
         return out + [f"note: {note}" for note in self.notes()]
-
-
-def _usd(amount: float | None, *, signed: bool = False) -> str:
-    if amount is None:
-        return "-"
-    text = f"${abs(amount):,.2f}"
-    if amount < 0:
-        return "-" + text
-    return ("+" + text) if signed and amount > 0 else text
 
 
 def _check_by(by: str) -> str:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from html import escape
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from stager import display
 from stager.audit import svg
 from stager.errors import UsageError
 from stager.ledger.records import RunRecord
@@ -238,15 +239,7 @@ def _when(moment: datetime | None) -> str:
 
 
 def _duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours:02d}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"
+    return display.duration(timedelta(seconds=round(seconds)))
 
 
 def _usd(amount: float | None) -> str:

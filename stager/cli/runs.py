@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import typer
+
+from stager import display
 
 app = typer.Typer(help="List, show, verify and compare runs, from the ledger ($STAGER_HOME/ledger.sqlite).",
                   no_args_is_help=True, add_completion=False)
@@ -30,24 +31,7 @@ def _console():
     return Console(width=None if sys.stdout.isatty() else 240, highlight=False)
 
 
-def _when(moment: datetime | None) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
-
-
-def _duration(delta: timedelta) -> str:
-    seconds = max(0, int(delta.total_seconds()))
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours:02d}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"
-
-
-def _usd(amount: float | None) -> str:
-    return f"${amount:,.2f}" if amount is not None else "-"
+_when, _duration, _usd = display.when, display.duration, display.usd
 
 
 @app.command("list")

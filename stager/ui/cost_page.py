@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from stager import display
 from stager.audit.costs import GROUPINGS, CostReport, CostRow, cost_report
 from stager.audit.svg import bar_chart
 from stager.errors import UsageError
 from stager.ledger.timestamps import parse_since
-from stager.ui import formatting
 from stager.ui.layout import document, link, table, text, url
 from stager.ui.readonly import read_ledger
 from stager.ui.responses import Page, PageError
@@ -77,5 +77,5 @@ def _table(report: CostReport) -> str:
 def _cells(row: CostRow) -> list[str]:
     hours = f"{row.instance_hours}" + (f" ({row.live_instances} live)" if row.live_instances else "")
     return [text(row.group), str(row.runs), str(row.sprints), str(row.builds), text(hours),
-            text(formatting.usd(row.billed_usd)), text(formatting.usd(row.estimated_usd)),
-            text(formatting.usd(row.difference_usd, signed=True))]
+            text(display.usd(row.billed_usd)), text(display.usd(row.estimated_usd)),
+            text(display.usd(row.difference_usd, signed=True))]

@@ -7,8 +7,8 @@ itself is a form whose two radio columns pick runs A and B for ``/diff``.
 
 from __future__ import annotations
 
+from stager import display
 from stager.ledger import STATES, RunSummary
-from stager.ui import formatting
 from stager.ui.layout import document, link, run_url, text, url
 from stager.ui.queries import PER_PAGE, RunQuery, RunsPage, pipelines, runs_page
 from stager.ui.readonly import read_ledger
@@ -97,10 +97,10 @@ def _row(run: RunSummary) -> str:
         f"<td>{text(run.pipeline)}</td>",
         f"<td>{text(run.target)}</td>",
         f'<td class="state-{text(run.state)}">{text(run.state)}</td>',
-        f"<td>{text(formatting.when(run.created))}</td>",
-        f'<td class="num">{text(formatting.duration(run.duration()) + so_far)}</td>',
-        f'<td class="num">{text(formatting.usd(run.estimated_usd))}</td>',
-        f'<td class="num">{text(formatting.usd(run.actual_usd))}</td>',
+        f"<td>{text(display.when(run.created))}</td>",
+        f'<td class="num">{text(display.duration(run.duration()) + so_far)}</td>',
+        f'<td class="num">{text(display.usd(run.estimated_usd))}</td>',
+        f'<td class="num">{text(display.usd(run.actual_usd))}</td>',
     ]
     return f'<tr data-run-id="{value}">{"".join(cells)}</tr>'
 

@@ -1,7 +1,7 @@
-"""Values as the pages show them: times in local time, durations in words, dollars with cents.
+"""Values as people read them: times in local time, durations in words, dollars with cents.
 
-They match what `stager runs list` prints, so a run reads the same in the terminal and the browser.
-Each returns plain text; the page escapes it.
+One spelling for the terminal (`stager runs`, `stager cost report`) and the browser (`stager ui`),
+so a run reads the same in both. Each returns plain text; a page escapes it.
 """
 
 from __future__ import annotations
