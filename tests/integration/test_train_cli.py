@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -159,32 +160,95 @@ def test_resume_validate_test_and_predict(workdir):
     assert len(predictions) == 4 and predictions[0].shape == (8, 1)
 
 
-@pytest.mark.parametrize(
-    "edit, args, expected",
-    [
-        (("max_epochs: 2", "max_epoch: 2"), (), "config.yaml:3: `trainer.max_epoch`: Trainer has no argument"),
-        (("max_epochs: 2", "max_epochs: two"), (), "config.yaml:3: `trainer.max_epochs`: expected an integer"),
-        (("hidden: 4", "hiden: 4"), (), "config.yaml:13: `model.init_args.hiden`: Regressor has no argument"),
-        (("clitiny_models.Sums", "clitiny_models.Sum"), (), "config.yaml:15: `data.class_path`: module `clitiny_models` has no attribute `Sum`"),
-        (("clitiny_models.Regressor", "clitiny_modelz.Regressor"), (), "no module named `clitiny_modelz`"),
-        (("checkpoint:", "chekpoint:"), (), "did you mean `checkpoint`?"),
-        (None, ("--trainer.max_epochs", "ten"), "given on the command line as `--trainer.max_epochs ten`"),
-        (None, ("--model.width", "3"), "`model.init_args.width`: Regressor has no argument `width`"),
-        (None, ("--trainer.max_epochs",), "has no value"),
-        (None, ("--optimizer.class_path", "NoSuchOptim"), "unknown class `NoSuchOptim`"),
-    ],
-)
-def test_mistakes_exit_2_with_one_line(workdir, edit, args, expected):
-    if edit:
-        (workdir / "config.yaml").write_text(CONFIG.replace(*edit))
-    result = stager(workdir, "fit", "--config", "config.yaml", *args)
+MISTAKES = [
+    (("max_epochs: 2", "max_epoch: 2"), (), "config.yaml:3: `trainer.max_epoch`: Trainer has no argument"),
+    (("max_epochs: 2", "max_epochs: two"), (), "config.yaml:3: `trainer.max_epochs`: expected an integer"),
+    (("hidden: 4", "hiden: 4"), (), "config.yaml:13: `model.init_args.hiden`: Regressor has no argument"),
+    (("clitiny_models.Sums", "clitiny_models.Sum"), (),
+     "config.yaml:15: `data.class_path`: module `clitiny_models` has no attribute `Sum`"),
+    (("clitiny_models.Regressor", "clitiny_modelz.Regressor"), (), "no module named `clitiny_modelz`"),
+    (("checkpoint:", "chekpoint:"), (), "did you mean `checkpoint`?"),
+    (None, ("--trainer.max_epochs", "ten"), "given on the command line as `--trainer.max_epochs ten`"),
+    (None, ("--model.width", "3"), "`model.init_args.width`: Regressor has no argument `width`"),
+    (None, ("--trainer.max_epochs",), "has no value"),
+    (None, ("--optimizer.class_path", "NoSuchOptim"), "unknown class `NoSuchOptim`"),
+]
+
+# Each mistake, the missing config file and the option without its value is one `stager train fit` that stops
+# before training. The tests get them from one Python process (_SHARED_PROCESS) that calls stager's own entry
+# point, stager.cli.main.main, once per case, in the case's own folder, with the process's file descriptors 1
+# and 2 sent to the case's own files (code.txt, stdout.txt, stderr.txt there): each case's exit code and
+# complete stdout and stderr, as a process of its own shows them, without starting Python, torch and
+# Lightning once per case.
+_SHARED_PROCESS = """
+import json, os, sys, traceback
+from stager.cli.main import main
+
+for folder, args in json.loads(sys.argv[1]):
+    os.chdir(folder)
+    sys.stdout.flush(); sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open("stdout.txt", "wb") as out, open("stderr.txt", "wb") as err:
+        os.dup2(out.fileno(), 1); os.dup2(err.fileno(), 2)
+        try:
+            main(["train", *args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        finally:
+            sys.stdout.flush(); sys.stderr.flush()
+            os.dup2(saved[0], 1); os.dup2(saved[1], 2)
+            os.close(saved[0]); os.close(saved[1])
+    with open("code.txt", "w") as f:
+        f.write(str(code))
+"""
+
+
+def stager_in_one_process(cases: dict) -> dict[object, subprocess.CompletedProcess]:
+    """``stager train ARGS`` in each case's folder (``cases``: key -> (folder, args)), all in one Python process."""
+    for folder, _ in cases.values():
+        (folder / "clitiny_models.py").write_text(MODELS)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*(str(f) for f, _ in cases.values()),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    plan = json.dumps([[str(folder), list(args)] for folder, args in cases.values()])
+    ran = subprocess.run([sys.executable, "-c", _SHARED_PROCESS, plan], env=env, capture_output=True, text=True,
+                         timeout=240)
+    assert ran.returncode == 0 and not ran.stdout and not ran.stderr, (ran.stdout, ran.stderr)
+    return {key: subprocess.CompletedProcess(args, int((folder / "code.txt").read_text()),
+                                             (folder / "stdout.txt").read_text(), (folder / "stderr.txt").read_text())
+            for key, (folder, args) in cases.items()}
+
+
+@pytest.fixture(scope="module")
+def fit_mistakes(tmp_path_factory) -> dict:
+    """The result of each mistake's ``stager train fit`` (and its folder), from one shared process."""
+    cases = {}
+    for index, (edit, args, _) in enumerate(MISTAKES):
+        folder = tmp_path_factory.mktemp(f"mistake{index}")
+        (folder / "config.yaml").write_text(CONFIG.replace(*edit) if edit else CONFIG)
+        cases[index] = (folder, ("fit", "--config", "config.yaml", *args))
+    folder = tmp_path_factory.mktemp("missing-config")
+    cases["missing"] = (folder, ("fit", "--config", "nowhere.yaml"))
+    folder = tmp_path_factory.mktemp("config-without-value")
+    (folder / "config.yaml").write_text(CONFIG)
+    cases["no-value"] = (folder, ("fit", "--config"))
+    results = stager_in_one_process(cases)
+    return {key: (results[key], folder) for key, (folder, _) in cases.items()}
+
+
+@pytest.mark.parametrize("edit, args, expected", MISTAKES)
+def test_mistakes_exit_2_with_one_line(fit_mistakes, edit, args, expected):
+    result, workdir = fit_mistakes[MISTAKES.index((edit, args, expected))]
     assert result.returncode == 2
     assert expected in one_line_error(result)
     assert not (workdir / "logs").exists()
 
 
-def test_missing_config_file_exits_2(workdir):
-    result = stager(workdir, "fit", "--config", "nowhere.yaml")
+def test_missing_config_file_exits_2(fit_mistakes):
+    result, _ = fit_mistakes["missing"]
     assert result.returncode == 2
     assert "nowhere.yaml: file not found" in one_line_error(result)
 
@@ -201,7 +265,7 @@ def test_failure_in_user_code_exits_1_with_one_line(workdir):
     assert "ValueError" in one_line_error(result)
 
 
-def test_option_without_its_value_exits_2(workdir):
-    result = stager(workdir, "fit", "--config")
+def test_option_without_its_value_exits_2(fit_mistakes):
+    result, _ = fit_mistakes["no-value"]
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "--config" in result.stderr

@@ -1,29 +1,33 @@
-"""Fixtures of the `stager run` tests (the helpers are in run_world.py)."""
+"""Fixtures of the `stager run` tests (the helpers are in run_world.py; the session's world, run_world_session,
+is in tests/integration/conftest.py, shared with the UI tests)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
-from run_world import REPO, RunWorld, find_secrets, make_dataset
+from diff_world import run_once
+from run_world import find_secrets, run_json
 
 
 @pytest.fixture(scope="session")
-def run_world_session(tmp_path_factory):
-    from stager.emulator import Emulator
+def small_run(run_world_session, tmp_path_factory):
+    """One small finished run (diff_world.run_once's defaults) shared read-only by the modules that only read it:
+    (its folder, its id). Its runs folder is ``folder / "runs"``. A test that changes it must put it back."""
+    folder = tmp_path_factory.mktemp("small-run")
+    run_id = run_once(run_world_session, folder)
+    assert find_secrets(run_world_session, [folder]) == []  # as run_world checks a test's own tmp_path
+    return folder, run_id
 
-    home = tmp_path_factory.mktemp("run-home")
-    emulator = Emulator(home / "emulator", rate_limits=False).start()
-    data = tmp_path_factory.mktemp("run-data") / "mnist"
-    make_dataset(data)
-    world = RunWorld(home, emulator, data)
-    # The gold image first, so that faults a test injects never hit an image build.
-    built = subprocess.run([sys.executable, "-m", "stager", "build-image", str(REPO / "images" / "cpu.yaml")],
-                           env=world.env(), capture_output=True, text=True, timeout=300)
-    assert built.returncode == 0, built.stderr[-3000:]
-    yield world
-    emulator.stop()
+
+@pytest.fixture(scope="session")
+def two_epoch_run(run_world_session, tmp_path_factory):
+    """One real run of two epochs of twenty batches, shared read-only by test_run_pipeline and test_runs_report:
+    (its folder, the finished ``stager run`` process, its id). Its runs folder is ``folder / "runs"``."""
+    world = run_world_session
+    folder = tmp_path_factory.mktemp("two-epoch-run")
+    done = world.run(folder, str(world.pipeline(folder, epochs=2, batches=20)))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert find_secrets(world, [folder]) == []  # as run_world checks a test's own tmp_path
+    return folder, done, run_json(folder)["run_id"]
 
 
 @pytest.fixture

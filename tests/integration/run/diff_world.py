@@ -24,12 +24,15 @@ def changed_copy(data: Path, folder: Path) -> Path:
     return folder
 
 
-def run_once(world: RunWorld, folder: Path, *, hidden: int = 32, data: Path | None = None) -> str:
+def run_once(world: RunWorld, folder: Path, *, hidden: int = 32, data: Path | None = None,
+             log_every_n_steps: int | None = None) -> str:
     """One small real run in ``folder`` (its own runs folder), the model ``hidden`` wide, on ``data``; its id."""
     folder.mkdir(parents=True, exist_ok=True)
     path = world.pipeline(folder, epochs=1, batches=5)
     doc = yaml.safe_load(path.read_text())
     doc["train"]["model"]["init_args"]["hidden"] = hidden
+    if log_every_n_steps is not None:
+        doc["train"]["trainer"]["log_every_n_steps"] = log_every_n_steps
     if data is not None:
         doc["data"]["mnist"]["path"] = str(data)
         doc["train"]["data"]["init_args"]["data_dir"] = str(data)

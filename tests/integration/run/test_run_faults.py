@@ -103,7 +103,7 @@ def test_a_vanished_instance_fails_the_run_and_resume_finishes_it(run_world, tmp
                                             ("training", signal.SIGTERM)])
 def test_an_interrupt_aborts_and_tears_down(run_world, tmp_path, stage, sig):
     if stage == "provisioning":
-        run_world.emulator.faults.boot_s = 6  # the instance exists, the run waits for it to boot
+        run_world.emulator.faults.boot_s = 3  # the instance exists, the run waits for it to boot
     process = run_world.start(tmp_path, str(run_world.pipeline(tmp_path, epochs=20, batches=60)))
     if stage == "provisioning":
         _wait_for_an_instance(run_world, process)
@@ -156,7 +156,7 @@ def test_an_interrupt_while_imaging_deletes_the_builder(run_world, tmp_path):
     recipe.write_text((REPO / "images" / "cpu.yaml").read_text().replace("name: cpu", "name: cpu-interrupted"))
     shutil.copytree(REPO / "images" / "smoke", tmp_path / "smoke")
     pipeline = run_world.pipeline(tmp_path, image=str(recipe))
-    run_world.emulator.faults.boot_s = 6  # the builder exists and boots slowly
+    run_world.emulator.faults.boot_s = 3  # the builder exists and boots slowly
     _interrupt_while_booting(run_world, tmp_path, pipeline, "builder")
     assert _state(run_world, run_json(tmp_path)["run_id"])[0] == "aborted"
 
@@ -164,7 +164,7 @@ def test_an_interrupt_while_imaging_deletes_the_builder(run_world, tmp_path):
 def test_an_interrupt_while_syncing_to_a_volume_deletes_the_staging_instance(run_world, tmp_path):
     pipeline = run_world.pipeline(tmp_path, storage={"via": "volume", "bucket": "stager-data",
                                                      "volume": {"size_gb": 10, "label": "mnist-interrupted"}})
-    run_world.emulator.faults.boot_s = 6  # the staging instance exists and boots slowly
+    run_world.emulator.faults.boot_s = 3  # the staging instance exists and boots slowly
     _interrupt_while_booting(run_world, tmp_path, pipeline, "staging")
     with run_world.ledger() as ledger:
         record = ledger.run(run_json(tmp_path)["run_id"])

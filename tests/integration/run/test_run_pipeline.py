@@ -12,13 +12,12 @@ import stager
 from stager.hashing import sha256_file
 
 
-def test_a_run_trains_collects_and_leaves_nothing(run_world, tmp_path):
-    pipeline = run_world.pipeline(tmp_path, epochs=2, batches=20)
-    done = run_world.run(tmp_path, str(pipeline))
+def test_a_run_trains_collects_and_leaves_nothing(run_world, two_epoch_run):
+    run_folder, done, _ = two_epoch_run  # the session's run of 2 epochs x 20 batches, shared read-only
     assert done.returncode == 0, done.stderr[-3000:]
-    status = run_json(tmp_path)
+    status = run_json(run_folder)
     assert status["state"] == "succeeded" and status["resources"] == []
-    folder = tmp_path / "runs" / status["run_id"]
+    folder = run_folder / "runs" / status["run_id"]
 
     # what a user opens afterwards
     assert (folder / "pipeline.yaml").is_file() and (folder / "train.yaml").is_file()

@@ -28,8 +28,8 @@ def _invoke(home, *args: str):
     return CliRunner().invoke(_app(), ["diff", *args], env={"STAGER_HOME": str(home)})
 
 
-def test_diff_names_the_model_change_and_the_changed_file(run_world, tmp_path):
-    run_a = run_once(run_world, tmp_path / "a")
+def test_diff_names_the_model_change_and_the_changed_file(run_world, small_run, tmp_path):
+    run_a = small_run[1]  # run_once's defaults: hidden 32 on the session's dataset, shared read-only
     run_b = run_once(run_world, tmp_path / "b", hidden=64)
     changed = changed_copy(run_world.data, tmp_path / "mnist-changed")
     run_c = run_once(run_world, tmp_path / "c", data=changed)

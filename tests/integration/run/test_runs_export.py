@@ -9,7 +9,6 @@ import sys
 import tarfile
 
 import typer
-from diff_world import run_once
 from run_world import find_secrets
 from typer.testing import CliRunner
 
@@ -36,9 +35,9 @@ def _rewritten(source, target, change) -> None:
             new.addfile(member, io.BytesIO(data))
 
 
-def test_an_export_holds_the_run_and_checks_out_and_a_changed_one_does_not(run_world, tmp_path):
-    run_id = run_once(run_world, tmp_path / "a")
-    runs_dir = tmp_path / "a" / "runs"
+def test_an_export_holds_the_run_and_checks_out_and_a_changed_one_does_not(run_world, small_run, tmp_path):
+    folder, run_id = small_run  # a small real run, shared read-only with other modules
+    runs_dir = folder / "runs"
     archive = tmp_path / "out" / "run.tar.gz"
     done = _export(run_world, run_id, "-o", str(archive), "--runs-dir", str(runs_dir))
     assert done.exit_code == 0, done.output

@@ -9,7 +9,6 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import typer
-from run_world import run_json
 from typer.testing import CliRunner
 
 from stager.cli.runs_report import report
@@ -29,13 +28,10 @@ def _invoke(home, *args: str):
 
 
 @pytest.fixture(scope="module")
-def reported_run(run_world_session, tmp_path_factory):
-    """One real run on the local target, two epochs of ten batches: a loss curve of several points."""
-    world = run_world_session
-    folder = tmp_path_factory.mktemp("report-run")
-    done = world.run(folder, str(world.pipeline(folder, epochs=2, batches=10)))
-    assert done.returncode == 0, done.stderr[-3000:]
-    return world, folder, run_json(folder)["run_id"]
+def reported_run(run_world_session, two_epoch_run):
+    """The session's real run on the local target, two epochs of twenty batches: a loss curve of several points."""
+    folder, _, run_id = two_epoch_run
+    return run_world_session, folder, run_id
 
 
 def _section(page: str, anchor: str) -> ET.Element:

@@ -6,20 +6,16 @@ import json
 
 import pytest
 from audit_world import client_for, edited_event, moved_away, replaced_object, s3_client, verify_command
-from run_world import run_json
 
 from stager.audit.verify import verify_run
 from stager.errors import UsageError
 
 
 @pytest.fixture(scope="module")
-def finished_run(run_world_session, tmp_path_factory):
-    """One short real run for the whole module: (runs folder, run id). Each test undoes what it changes."""
-    world = run_world_session
-    folder = tmp_path_factory.mktemp("verified")
-    done = world.run(folder, str(world.pipeline(folder, epochs=1, batches=5)))
-    assert done.returncode == 0, done.stderr[-3000:]
-    return folder / "runs", run_json(folder)["run_id"]
+def finished_run(small_run):
+    """The session's small real run: (runs folder, run id). Each test undoes what it changes."""
+    folder, run_id = small_run
+    return folder / "runs", run_id
 
 
 def _checkpoint(world, run_id: str):

@@ -7,15 +7,9 @@ from ui_world import CHANGED_FILE, chromium, make_runs_world, start_ui
 
 
 @pytest.fixture(scope="module")
-def runs_world(tmp_path_factory):
-    from stager.emulator import Emulator
-
-    base = tmp_path_factory.mktemp("ui-world")
-    emulator = Emulator(base / "home" / "emulator", rate_limits=False).start()
-    try:
-        yield make_runs_world(base, emulator)
-    finally:
-        emulator.stop()
+def runs_world(run_world_session, tmp_path_factory):
+    """Two real runs on the session's emulator and gold image, in a ledger of their own."""
+    return make_runs_world(tmp_path_factory.mktemp("ui-world"), run_world_session)
 
 
 @pytest.fixture(scope="module")

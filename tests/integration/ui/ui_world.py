@@ -2,8 +2,8 @@
 
 The runs are made as the `stager runs diff` tests make theirs (run_world.py and
 diff_world.py, next door in tests/integration/run): real `stager run` subprocesses on
-the local emulator. The server is `python -m stager ui --port 0`, its URL read from
-its first line of output.
+the session's emulator, with its gold image, from a STAGER_HOME of their own. The
+server is `python -m stager ui --port 0`, its URL read from its first line of output.
 """
 
 from __future__ import annotations
@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "run"))
 
-from diff_world import CHANGED_FILE, changed_copy  # noqa: E402
-from run_world import REPO, RunWorld, make_dataset, run_json  # noqa: E402
+from diff_world import CHANGED_FILE, changed_copy, run_once  # noqa: E402
+from run_world import RunWorld  # noqa: E402
 
 __all__ = ["CHANGED_FILE", "CHROMEDRIVER", "CHROMIUM", "RunsWorld", "UiServer", "chromium", "make_runs_world",
            "start_ui"]
@@ -47,33 +46,26 @@ class RunsWorld:
     runs_dir_a: Path  # run A's runs folder, where its metrics.jsonl lies
 
 
-def make_runs_world(base: Path, emulator) -> RunsWorld:
-    """The gold image, then two real runs, the second on a copy of the data with one file changed."""
-    data = base / "data" / "mnist"
-    make_dataset(data)
-    world = RunWorld(base / "home", emulator, data)
-    built = subprocess.run([sys.executable, "-m", "stager", "build-image", str(REPO / "images" / "cpu.yaml")],
-                           env=world.env(), capture_output=True, text=True, timeout=300)
-    assert built.returncode == 0, built.stderr[-3000:]
+def make_runs_world(base: Path, session: RunWorld) -> RunsWorld:
+    """Two real runs, the second on a copy of the data with one file changed, in a ledger of their own.
+
+    They run on the session's emulator and gold image (``session``, tests/integration/conftest.py) but
+    from a STAGER_HOME of their own under ``base``, whose ``emulator`` state directory is the session's
+    (which is how `stager run` finds a served emulator): the ledger holds these two runs and no other.
+    """
+    home = base / "home"
+    home.mkdir(parents=True)
+    (home / "emulator").symlink_to(session.home / "emulator", target_is_directory=True)
+    world = RunWorld(home, session.emulator, session.data)
     run_a = run_logged_every_step(world, base / "a")
-    run_b = run_logged_every_step(world, base / "b", data=changed_copy(data, base / "mnist-changed"))
+    run_b = run_logged_every_step(world, base / "b", data=changed_copy(session.data, base / "mnist-changed"))
     assert world.live_instances() == [], "the runs left instances behind"
     return RunsWorld(world, run_a, run_b, base / "a" / "runs")
 
 
 def run_logged_every_step(world: RunWorld, folder: Path, *, data: Path | None = None) -> str:
     """One small real run in ``folder`` on ``data``, logging every step so its loss curve has several points."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = world.pipeline(folder, epochs=1, batches=5)
-    doc = yaml.safe_load(path.read_text())
-    doc["train"]["trainer"]["log_every_n_steps"] = 1
-    if data is not None:
-        doc["data"]["mnist"]["path"] = str(data)
-        doc["train"]["data"]["init_args"]["data_dir"] = str(data)
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    done = world.run(folder, str(path))
-    assert done.returncode == 0, done.stderr[-3000:]
-    return run_json(folder)["run_id"]
+    return run_once(world, folder, data=data, log_every_n_steps=1)
 
 
 @dataclass
