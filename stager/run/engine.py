@@ -201,21 +201,28 @@ class RunEngine:
         self._instance_stage(spec.compute.type, rehearsal=False)
         self._move("tearing_down")
 
+    def _validate(self) -> list:
+        """Validate every dataset (made first by the data module when missing) and record each in the ledger."""
+        from stager.run.datasets import fill_missing, validate_all
+
+        self._move("validating")
+        fill_missing(self.spec, self.say)
+        validated = validate_all(self.spec, home=self.options.home, say=self.say)
+        self.dataset_records = [(item.data.name, item.outcome.manifest.digest, item.outcome.report.ok)
+                                for item in validated]
+        for name, digest, ok in self.dataset_records:
+            self.ledger.dataset(self.run_id, name=name, digest=digest, ok=ok)
+        return validated
+
     def _prepare(self) -> None:
         """Everything before an instance: the datasets validated and synced, storage open, the image ready."""
-        from stager.run.datasets import fill_missing, sync_all, validate_all
+        from stager.run.datasets import sync_all
         from stager.run.nodes import check_nodes
 
         spec = self.spec
         check_nodes(spec)
         if spec.data:
-            self._move("validating")
-            fill_missing(spec, self.say)
-            validated = validate_all(spec, home=self.options.home, say=self.say)
-            self.dataset_records = [(item.data.name, item.outcome.manifest.digest, item.outcome.report.ok)
-                                    for item in validated]
-            for name, digest, ok in self.dataset_records:
-                self.ledger.dataset(self.run_id, name=name, digest=digest, ok=ok)
+            validated = self._validate()
             self._move("syncing")
             self._open_storage()
             if spec.storage.via == "volume":

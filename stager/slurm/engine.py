@@ -160,16 +160,8 @@ class SlurmEngine(RunEngine):
 
     def _validate_data(self) -> None:
         """Validate and record each dataset, as every run does; no sync: the nodes read it where it is."""
-        from stager.run.datasets import fill_missing, validate_all
-
-        if not self.spec.data:
-            return
-        self._move("validating")
-        fill_missing(self.spec, self.say)
-        for item in validate_all(self.spec, home=self.options.home, say=self.say):
-            self.dataset_records.append((item.data.name, item.outcome.manifest.digest, item.outcome.report.ok))
-            self.ledger.dataset(self.run_id, name=item.data.name, digest=item.outcome.manifest.digest,
-                                ok=item.outcome.report.ok)
+        if self.spec.data:
+            self._validate()
 
     def _job_state(self, state: str) -> None:
         self.say(f"slurm job {self.job_id}: {state}")
