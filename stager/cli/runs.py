@@ -92,13 +92,10 @@ def show(
     ledger: Path | None = _LEDGER,
 ) -> None:
     """One run in full: states, resources and their cost, data, image, artifacts, events, spec, chain check."""
-    from stager.errors import UsageError
     from stager.ledger import Ledger
-    from stager.ledger.location import ledger_exists
+    from stager.ledger.location import existing_ledger
 
-    path = _ledger_path(ledger)
-    if not ledger_exists(path):
-        raise UsageError(f"no run {run_id}: there is no ledger at {path} yet")
+    path = existing_ledger(ledger, run_id)
     with Ledger.open(path) as opened:
         record = opened.run(run_id)
         problems = opened.verify_chain(record.id)

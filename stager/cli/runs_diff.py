@@ -22,16 +22,13 @@ def diff(
 ) -> None:
     """What differs from run A to run B: spec, data (down to files), image, versions, code, cost, final metrics."""
     from stager.audit.diff import diff_runs
-    from stager.errors import UsageError
     from stager.home import stager_home
-    from stager.ledger import LEDGER_FILE, Ledger
-    from stager.ledger.location import ledger_exists
+    from stager.ledger import Ledger
+    from stager.ledger.location import existing_ledger
     from stager.storage.manifest import ManifestStore
 
     home = stager_home()
-    path = ledger if ledger is not None else home / LEDGER_FILE
-    if not ledger_exists(path):  # reading never creates a ledger
-        raise UsageError(f"no run {a}: there is no ledger at {path} yet")
+    path = existing_ledger(ledger, a)
     with Ledger.open(path) as opened:
         record_a, record_b = opened.run(a), opened.run(b)
     result = diff_runs(record_a, record_b, manifests=ManifestStore(home))

@@ -28,13 +28,11 @@ def export(
     from stager.audit.export import export_run
     from stager.errors import UsageError
     from stager.home import stager_home
-    from stager.ledger import LEDGER_FILE, Ledger
-    from stager.ledger.location import ledger_exists
+    from stager.ledger import Ledger
+    from stager.ledger.location import existing_ledger
 
     home = stager_home()
-    path = ledger if ledger is not None else home / LEDGER_FILE
-    if not ledger_exists(path):  # exporting never creates a ledger
-        raise UsageError(f"no run {run_id}: there is no ledger at {path} yet")
+    path = existing_ledger(ledger, run_id)
     try:
         with Ledger.open(path) as opened:
             result = export_run(opened, run_id, runs_dir=runs_dir, home=home, output=output,

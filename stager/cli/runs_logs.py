@@ -25,16 +25,13 @@ def logs(
     from stager.audit.logs import LOGS, last_lines, readable
     from stager.audit.logs import follow as follow_log
     from stager.errors import UsageError
-    from stager.home import stager_home
-    from stager.ledger import LEDGER_FILE, Ledger
-    from stager.ledger.location import ledger_exists
+    from stager.ledger import Ledger
+    from stager.ledger.location import existing_ledger
     from stager.ledger.states import is_finished
 
     if which not in LOGS:
         raise UsageError(f"--log {which}: unknown log; choose one of {', '.join(LOGS)}")
-    path = ledger if ledger is not None else stager_home() / LEDGER_FILE
-    if not ledger_exists(path):  # reading never creates a ledger
-        raise UsageError(f"no run {run_id}: there is no ledger at {path} yet")
+    path = existing_ledger(ledger, run_id)
     with Ledger.open(path) as opened:
         run_id = opened.run(run_id).id
         log = runs_dir / run_id / LOGS[which]

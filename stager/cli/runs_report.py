@@ -29,15 +29,12 @@ def report(
     The page needs no network to open: its style and charts are inline. Prints the path written.
     """
     from stager.audit.report import report_html
-    from stager.errors import UsageError
     from stager.home import stager_home
-    from stager.ledger import LEDGER_FILE, Ledger
-    from stager.ledger.location import ledger_exists
+    from stager.ledger import Ledger
+    from stager.ledger.location import existing_ledger
 
     home = stager_home()
-    path = ledger if ledger is not None else home / LEDGER_FILE
-    if not ledger_exists(path):  # reading never creates a ledger
-        raise UsageError(f"no run {run_id}: there is no ledger at {path} yet")
+    path = existing_ledger(ledger, run_id)
     with Ledger.open(path) as opened:
         full_id = opened.run(run_id).id
         page = report_html(opened, full_id, runs_dir=runs_dir, home=home)

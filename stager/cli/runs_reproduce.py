@@ -34,17 +34,15 @@ def reproduce(
     from stager.cost.estimate import check_budget
     from stager.errors import UsageError
     from stager.home import stager_home
-    from stager.ledger import LEDGER_FILE, Ledger
-    from stager.ledger.location import ledger_exists
+    from stager.ledger import Ledger
+    from stager.ledger.location import existing_ledger
     from stager.run.access import controller_cidrs
     from stager.run.engine import RunEngine, RunOptions
     from stager.run.plan import make_plan
     from stager.storage.manifest import ManifestStore
 
     home = stager_home()
-    path = ledger if ledger is not None else home / LEDGER_FILE
-    if not ledger_exists(path):  # reading never creates a ledger
-        raise UsageError(f"no run {run_id}: there is no ledger at {path} yet")
+    path = existing_ledger(ledger, run_id)
     with Ledger.open(path) as opened:
         original = opened.run(run_id)
     if not original.images:

@@ -18,7 +18,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from stager.errors import UsageError
 
-__all__ = ["LEDGER_FILE", "LEDGER_URL_ENV", "ledger_exists", "ledger_url", "redact_url", "redact_secrets_in"]
+__all__ = ["LEDGER_FILE", "LEDGER_URL_ENV", "existing_ledger", "ledger_exists", "ledger_url", "redact_url",
+           "redact_secrets_in"]
 
 LEDGER_FILE = "ledger.sqlite"
 LEDGER_URL_ENV = "STAGER_LEDGER_URL"
@@ -60,6 +61,20 @@ def ledger_exists(path: Path | str | None = None) -> bool:
     if ledger_url(path) is not None:
         return True
     return Path(path if path is not None else _default_path()).exists()
+
+
+def existing_ledger(given: Path | None, run_id: str) -> Path:
+    """The ledger a command that reads run ``run_id`` opens: ``given`` (``--ledger``), else the default.
+
+    Reading never creates a ledger, so a missing one is refused here, before anything opens it.
+
+    Raises:
+        UsageError: there is no ledger there yet.
+    """
+    path = given if given is not None else _default_path()
+    if not ledger_exists(path):
+        raise UsageError(f"no run {run_id}: there is no ledger at {path} yet")
+    return path
 
 
 def _password(url: str) -> str | None:
