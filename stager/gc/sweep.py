@@ -13,6 +13,11 @@ The order matters for safety:
    ("reconciled"), but only for runs no live process is running: a controller
    tearing its run down records its own deletions.
 
+The ledger's live SLURM jobs (``slurm_job`` resources) are found in the ledger,
+not on a cloud, so they are looked at whatever the target (``cloud`` is None for
+them alone): ``slurm_jobs.sweep_slurm_jobs`` asks the cluster about each and
+cancels those of dead controllers, after the cloud's resources, before step 4.
+
 ``dry_run`` does steps 1-2 and reports what 3-5 would do.
 """
 
@@ -28,8 +33,10 @@ from stager.gc.facts import LocalFacts
 from stager.gc.inventory import inventory
 from stager.gc.model import KINDS, Decision, Found
 from stager.gc.rules import decide
+from stager.gc.slurm_jobs import JobOutcome, sweep_slurm_jobs
 from stager.ledger import Ledger
 from stager.ledger.states import is_finished
+from stager.slurm.commands import SlurmCommands
 
 __all__ = ["FAILED_REASON", "GcReport", "Outcome", "Reconciled", "collect_garbage"]
 
@@ -77,26 +84,37 @@ class GcReport:
     reconciled: list[Reconciled] = field(default_factory=list)
     failed_runs: list[str] = field(default_factory=list)  # runs recorded (or, dry, to be recorded) as failed
     problems: list[str] = field(default_factory=list)  # ledger records that could not be written
+    slurm_jobs: list[JobOutcome] = field(default_factory=list)  # the ledger's live slurm_job records
+    cloud: bool = True  # a cloud was listed (False: the slurm jobs alone, --target slurm)
 
     @property
     def ok(self) -> bool:
-        """Whether all garbage is gone (always true for a dry run that could list everything)."""
-        return not any(o.result == "failed" for o in self.outcomes)
+        """Whether all garbage is gone (always true for a dry run that could list and check everything)."""
+        return not any(o.result == "failed" for o in self.outcomes) and \
+            not any(j.result in ("failed", "could not be checked") for j in self.slurm_jobs)
 
     def count(self, result: str) -> int:
         return sum(1 for o in self.outcomes if o.result == result)
 
     def summary(self) -> str:
-        parts = [f"{len(self.outcomes)} stager resource(s)"]
-        if self.dry_run:
-            parts.append(f"{self.count('would delete')} would be deleted")
-        else:
-            parts.append(f"{self.count('deleted')} deleted")
-            if self.count("failed"):
-                parts.append(f"{self.count('failed')} could not be deleted")
-        parts.append(f"{self.count('kept')} kept")
+        parts = []
+        if self.cloud:
+            parts.append(f"{len(self.outcomes)} stager resource(s)")
+            if self.dry_run:
+                parts.append(f"{self.count('would delete')} would be deleted")
+            else:
+                parts.append(f"{self.count('deleted')} deleted")
+                if self.count("failed"):
+                    parts.append(f"{self.count('failed')} could not be deleted")
+            parts.append(f"{self.count('kept')} kept")
         if self.reconciled:
             parts.append(f"{len(self.reconciled)} ledger record(s) {'to reconcile' if self.dry_run else 'reconciled'}")
+        if self.slurm_jobs or not self.cloud:
+            counts: dict[str, int] = {}
+            for job in self.slurm_jobs:
+                counts[job.result] = counts.get(job.result, 0) + 1
+            detail = ", ".join(f"{n} {r}" for r, n in counts.items())
+            parts.append(f"{len(self.slurm_jobs)} slurm job(s)" + (f": {detail}" if detail else ""))
         if self.failed_runs:
             verb = "to mark failed" if self.dry_run else "marked failed"
             parts.append(f"run(s) {verb}: {', '.join(self.failed_runs)}")
@@ -105,14 +123,17 @@ class GcReport:
     def to_json(self) -> dict:
         return {"dry_run": self.dry_run, "ok": self.ok, "resources": [o.to_json() for o in self.outcomes],
                 "reconciled": [r.to_json() for r in self.reconciled], "failed_runs": self.failed_runs,
-                "problems": self.problems, "summary": self.summary()}
+                "problems": self.problems, "slurm_jobs": [j.to_json() for j in self.slurm_jobs],
+                "summary": self.summary()}
 
 
-def collect_garbage(cloud: LinodeCloud, ledger: Ledger, *, home: Path, dry_run: bool = False,
-                    say: Callable[[str], None] = print) -> GcReport:
+def collect_garbage(cloud: LinodeCloud | None, ledger: Ledger, *, home: Path, dry_run: bool = False,
+                    say: Callable[[str], None] = print, slurm: SlurmCommands | None = None) -> GcReport:
     """Find stager's leftovers on ``cloud``'s target and delete the garbage among them (see the module docstring).
 
-    ``home`` is ``$STAGER_HOME`` (run locks, image build records); ``say`` gets progress lines.
+    ``home`` is ``$STAGER_HOME`` (run locks, image build records); ``say`` gets progress lines. The ledger's live
+    SLURM jobs are collected too, through ``slurm`` (a ``stager.slurm.commands.SlurmCommands``; by default one
+    with gc's timeout); ``cloud`` None collects only them.
 
     Raises:
         CloudError: the target could not be listed (nothing was deleted then).
@@ -120,10 +141,27 @@ def collect_garbage(cloud: LinodeCloud, ledger: Ledger, *, home: Path, dry_run: 
     """
     live = ledger.live_resources()  # before listing the target: see the module docstring
     facts = LocalFacts({s.id: s.state for s in ledger.runs()}, home)
+    report = GcReport(dry_run, cloud=cloud is not None)
+    to_fail = _sweep_cloud(cloud, ledger, live, facts, report, dry_run, say) if cloud is not None else set()
+    report.slurm_jobs = sweep_slurm_jobs(live, ledger, facts, dry_run=dry_run, say=say, problems=report.problems,
+                                         commands=slurm)
+    to_fail |= {j.run_id for j in report.slurm_jobs if j.decision.fail_run}
+
+    for run_id in sorted(to_fail):
+        if dry_run:
+            report.failed_runs.append(run_id)
+        elif _mark_failed(ledger, facts, run_id, report):
+            report.failed_runs.append(run_id)
+            say(f"run {run_id} recorded as failed: {FAILED_REASON}")
+    return report
+
+
+def _sweep_cloud(cloud: LinodeCloud, ledger: Ledger, live: list, facts: LocalFacts, report: GcReport,
+                 dry_run: bool, say: Callable[[str], None]) -> set[str]:
+    """Steps 2, 3 and 5 on the cloud's resources; the runs to record as failed."""
     found = inventory(cloud, facts.known_ids())
     facts.see(found)
     now = cloud.now()
-    report = GcReport(dry_run)
     decided = _spare_attached([(item, decide(item, facts.of(item.run_id), now)) for item in found])
     live_index = {(r.kind, r.provider_id): r for r in live}
     to_fail = {item.run_id for item, d in decided if d.fail_run and item.run_id}
@@ -144,14 +182,7 @@ def collect_garbage(cloud: LinodeCloud, ledger: Ledger, *, home: Path, dry_run: 
         if run.state is not None and not is_finished(run.state):
             to_fail.add(record.run_id)
         report.reconciled.append(_reconcile(ledger, record, dry_run))
-
-    for run_id in sorted(to_fail):
-        if dry_run:
-            report.failed_runs.append(run_id)
-        elif _mark_failed(ledger, facts, run_id, report):
-            report.failed_runs.append(run_id)
-            say(f"run {run_id} recorded as failed: {FAILED_REASON}")
-    return report
+    return to_fail
 
 
 def _spare_attached(decided: list[tuple[Found, Decision]]) -> list[tuple[Found, Decision]]:
