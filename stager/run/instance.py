@@ -16,6 +16,7 @@ import os
 import posixpath
 import tempfile
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from stager.cloud.teardown import delete_instance_surely
 from stager.remote import Remote, SshTarget, host_key_cloud_config
 from stager.remote.quoting import command, quote
 from stager.run.access import RunAccess
+from stager.run.fleet import CreateGate
 from stager.run.job import (
     CONFIG_FILE,
     HOME_DIR,
@@ -44,17 +46,19 @@ BOOT_ATTEMPTS = 2  # a failed boot is retried once on a fresh instance; twice is
 
 def provision(cloud, *, run_id: str, plan: str, region: str, image_id: str, access: RunAccess, ttl: datetime,
               boot_timeout: float, record: Callable[[InstanceInfo], None], forget: Callable[[int], None],
-              say: Callable[[str], None], role: str = "gpu", private_ip: bool = False) -> InstanceInfo:
+              say: Callable[[str], None], role: str = "gpu", private_ip: bool = False,
+              gate: CreateGate | None = None) -> InstanceInfo:
     """Create the run's instance (labelled by ``role``) and wait until it runs.
 
     ``record`` is called as soon as the instance exists (before waiting: a boot
     can hang, the instance is billed all the same); ``forget`` after a failed
     boot's instance has been deleted. ``private_ip``: give it a private address too (the nodes of a
-    multi-node run talk over it).
+    multi-node run talk over it). ``gate``: each creation passes it (`stager.run.fleet`, booting nodes at once).
 
     Raises:
         CapacityError: no capacity for the plan (with the alternatives).
         CloudError: the boots failed ``BOOT_ATTEMPTS`` times, or the API failed.
+        Interrupted: the gate closed before a creation.
     """
     last: Exception | None = None
     for attempt in range(BOOT_ATTEMPTS):
@@ -63,8 +67,9 @@ def provision(cloud, *, run_id: str, plan: str, region: str, image_id: str, acce
                             authorized_keys=(access.client_key.public_line,), tags=stager_tags(run_id, ttl),
                             user_data=host_key_cloud_config(access.host_key), firewall_id=access.firewall_id,
                             private_ip=private_ip)
-        info = cloud.create_instance(spec)
-        record(info)
+        with gate.creating() if gate is not None else nullcontext():
+            info = cloud.create_instance(spec)
+            record(info)
         say(f"instance {info.id} ({label}, {plan} in {region}) created from {image_id}")
         try:
             return cloud.wait_instance(info.id, "running", timeout=boot_timeout)

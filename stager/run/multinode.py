@@ -1,6 +1,6 @@
 """Training on several instances (``compute.nodes: N``): provision them, train under torchrun, collect, stop.
 
-The nodes are numbered in the order torch's c10d rendezvous ranks them
+The nodes boot at once (`stager.run.fleet`) and are numbered in the order torch's c10d rendezvous ranks them
 (``stager.run.nodes``), so node 0 is global rank zero: its report lines drive
 the progress line, the metrics and the ledger, its ``out/`` is collected, and it
 pushes the checkpoints. Every node's lines go to the train log and the console
@@ -12,6 +12,9 @@ live), the others in threads of their own. When any node's job ends badly, or
 an instance disappears, or the budget runs out, every node's job is stopped;
 the checkpoints pushed so far are pulled, and the engine's teardown deletes
 every node.
+
+`provision_nodes`, `start_nodes`, `follow_nodes` and `stop_nodes` also serve a
+sprint's multi-node experiments (`stager.sprint.nodegroup`).
 """
 
 from __future__ import annotations
@@ -22,13 +25,25 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+from stager.cloud import InstanceInfo
 from stager.errors import JobFailed, StagerError
 from stager.remote.quoting import command
+from stager.run.fleet import CreateGate, boot_all
 from stager.run.guard import BudgetStop, InstanceLost, Rented, RunGuard, billed_usd
 from stager.run.job import JOB_FILE, JOB_NAME, config_text, job_file, remote_workdir
-from stager.run.nodes import NodeLaunch, node_address, node_order, procs_per_node, rendezvous_port, torchrun_command
+from stager.run.nodes import (
+    ADDRESSES_COMMAND,
+    NodeLaunch,
+    interface_for,
+    node_address,
+    node_order,
+    procs_per_node,
+    rendezvous_port,
+    torchrun_command,
+)
 
-__all__ = ["NodeFailed", "nodes_config", "train_on_nodes"]
+__all__ = ["NodeFailed", "follow_nodes", "nodes_config", "peer_addresses", "provision_nodes", "start_nodes",
+           "stop_nodes", "train_on_nodes"]
 
 STOP_GRACE_S = 30.0  # how long a node's job may take to stop after SIGTERM before it is killed
 
@@ -75,6 +90,52 @@ class _Stopping(Exception):
     """Raised in a follower when the run stops its nodes."""
 
 
+def provision_nodes(cloud, count: int, *, sandboxed: bool, role: str, boot: Callable[[str, CreateGate], InstanceInfo],
+                    gate: CreateGate | None = None) -> tuple[list[InstanceInfo], list[str]]:
+    """Boot ``count`` instances at once (``boot(role, gate)``, e.g. `stager.run.instance.provision` with
+    ``private_ip``), labelled ``<role><k>``; return them and their addresses, in node order."""
+    infos = boot_all(count, lambda k, open_gate: boot(f"{role}{k}", open_gate), gate)
+    addresses = [node_address(info, sandboxed=sandboxed) for info in infos]
+    order = node_order(addresses)
+    return [infos[i] for i in order], [addresses[i] for i in order]
+
+
+def peer_addresses(infos: list[InstanceInfo], addresses: list[str]) -> list[str]:
+    """What the firewall admits between nodes: NCCL and gloo pick their own interface, and a Linode's private
+    address sits beside its public one on eth0, so the collectives may come from either."""
+    return [*addresses, *(info.ipv4 for info in infos)]
+
+
+def start_nodes(remotes, layouts, addresses: list[str], *, job, config_file, access, workdir: str, port: int,
+                procs: int, resume_file, say: Callable[[str], None], infos: list[InstanceInfo]) -> list:
+    """Start the detached torchrun job on every node (rendezvous id: the job's run id); their handles."""
+    from stager.run import instance
+
+    jobs = []
+    for k, (remote, layout) in enumerate(zip(remotes, layouts)):
+        launch = NodeLaunch(nodes=len(remotes), procs_per_node=procs, endpoint=addresses[0], port=port,
+                            rdzv_id=job.run_id, index=k, address=addresses[k],
+                            interface=_interface(remote, addresses[k], k, say))
+        started = instance.start_job(remote, workdir=workdir, command_line=torchrun_command(
+            job, layout.python, launch), job=job, config_file=config_file, access=access, resume_file=resume_file)
+        say(f"node {k}: training started on instance {infos[k].id} (detached job, pid {started.pid})")
+        jobs.append(started)
+    return jobs
+
+
+def _interface(remote, address: str, k: int, say: Callable[[str], None]) -> str | None:
+    """The interface holding node ``k``'s ``address``, for gloo and NCCL to bind to; None (torch chooses) when
+    the node cannot tell."""
+    try:
+        listing = remote.run(ADDRESSES_COMMAND, check=False, stream=False, display="list the node's addresses").stdout
+    except StagerError:
+        listing = ""
+    interface = interface_for(address, listing)
+    if interface is None:
+        say(f"node {k}: no network interface holds {address}; gloo and NCCL choose their own")
+    return interface
+
+
 def train_on_nodes(engine, plan: str) -> None:
     """The provisioning, training and collecting stages of ``engine``'s run on ``compute.nodes`` instances."""
     from stager.image.layout import detect_layout
@@ -90,22 +151,19 @@ def train_on_nodes(engine, plan: str) -> None:
         engine._move("provisioning")
     hourly, monthly = engine._price(plan)
     access = engine._access()
-    infos = []
-    for k in range(count):
+    ttl = _deadline(spec.budget.max_hours)
+
+    def boot(role: str, gate: CreateGate) -> InstanceInfo:
         info = instance.provision(
             engine.cloud, run_id=engine.run_id, plan=plan, region=spec.compute.region, image_id=engine.image_id,
-            access=access, ttl=_deadline(spec.budget.max_hours), boot_timeout=engine.options.boot_timeout,
+            access=access, ttl=ttl, boot_timeout=engine.options.boot_timeout, gate=gate,
             record=lambda i: engine._created("instance", i.id, i.label, plan=plan, hourly=hourly, monthly=monthly),
-            forget=lambda iid: engine._deleted("instance", iid), say=engine.say, role=f"node{k}", private_ip=True)
-        infos.append(info)
+            forget=lambda iid: engine._deleted("instance", iid), say=engine.say, role=role, private_ip=True)
         engine.rented.append(Rented(info.id, info.created or engine.cloud.now(), hourly))
-    addresses = [node_address(info, sandboxed=sandboxed) for info in infos]
-    order = node_order(addresses)
-    infos, addresses = [infos[i] for i in order], [addresses[i] for i in order]
-    # NCCL and gloo pick their own interface, and a Linode's private address sits beside its public one on
-    # eth0: the collectives may come from either, so both are admitted, from the run's own nodes only.
-    peers = [*addresses, *(info.ipv4 for info in infos)]
-    engine.cloud.admit_peers(access.firewall_id, ssh_from=access.ssh_from, peers=peers)
+        return info
+
+    infos, addresses = provision_nodes(engine.cloud, count, sandboxed=sandboxed, role="node", boot=boot)
+    engine.cloud.admit_peers(access.firewall_id, ssh_from=access.ssh_from, peers=peer_addresses(infos, addresses))
     engine.say("nodes: " + ", ".join(f"node {k} = instance {info.id} at {address}"
                                      for k, (info, address) in enumerate(zip(infos, addresses))))
     node_ids = {info.id for info in infos}
@@ -134,21 +192,15 @@ def train_on_nodes(engine, plan: str) -> None:
             engine.folder.write_json(JOB_FILE, job_file(job))
             resume_file = engine._resume_checkpoint() if job.resume_from else None
             engine._move("training")
-            port = rendezvous_port(sandboxed=sandboxed)
             procs = procs_per_node(spec.compute.gpus_per_node or 0, sandboxed=sandboxed)
             engine.ledger.event(engine.run_id, "train.started", {
                 "instance": infos[0].id, "instances": [info.id for info in infos], "plan": plan, "nodes": count,
                 "procs_per_node": procs, "rehearsal": False})
-            jobs = []
-            for k, (remote, info, layout) in enumerate(zip(remotes, infos, layouts)):
-                launch = NodeLaunch(nodes=count, procs_per_node=procs, endpoint=addresses[0], port=port,
-                                    rdzv_id=engine.run_id, index=k, address=addresses[k])
-                started = instance.start_job(remote, workdir=workdir, command_line=torchrun_command(
-                    job, layout.python, launch), job=job, config_file=config_file, access=access,
-                    resume_file=resume_file)
-                engine.say(f"node {k}: training started on instance {info.id} (detached job, pid {started.pid})")
-                jobs.append(started)
-            code, stop = _follow_all(engine, remotes, jobs, infos, guard)
+            jobs = start_nodes(remotes, layouts, addresses, job=job, config_file=config_file, access=access,
+                               workdir=workdir, port=rendezvous_port(sandboxed=sandboxed), procs=procs,
+                               resume_file=resume_file, say=engine.say, infos=infos)
+            code, stop = follow_nodes(remotes, jobs, infos, check=guard.check, cloud=engine.cloud, say=engine.say,
+                                      reconnect_timeout=engine.options.reconnect_timeout)
             engine.ledger.event(engine.run_id, "train.ended", {"exit_code": code, "step": progress.last_step,
                                                                "rehearsal": False, "nodes": count,
                                                                "metrics": progress.final_metrics})
@@ -165,24 +217,28 @@ def train_on_nodes(engine, plan: str) -> None:
         raise _Stop("aborted", stop.reason)
 
 
-def _follow_all(engine, remotes, jobs, infos, guard: RunGuard) -> tuple[int | None, BudgetStop | None]:
-    """Follow every node until all have ended well (exit code 0, None after a budget stop).
+def follow_nodes(remotes, jobs, infos, *, check: Callable[[], None], cloud, say: Callable[[str], None],
+                 reconnect_timeout: float) -> tuple[int | None, BudgetStop | None]:
+    """Follow every node until all have ended well (exit code 0; None after a budget stop).
+
+    ``check`` is called while node 0 is followed; it raises BudgetStop to stop every node, InstanceLost
+    when an instance is gone.
 
     Raises:
         NodeFailed: a node's job ended badly, or following it failed; InstanceLost: a node disappeared.
         Every node's job has been stopped before either is raised.
     """
     stopping = threading.Event()
-    followers = [_Follower(remote, job, stopping=stopping, reconnect_timeout=engine.options.reconnect_timeout)
+    followers = [_Follower(remote, job, stopping=stopping, reconnect_timeout=reconnect_timeout)
                  for remote, job in zip(remotes[1:], jobs[1:])]
     for follower in followers:
         follower.start()
 
-    def check() -> None:
+    def poll() -> None:
         try:
-            guard.check()
+            check()
         except InstanceLost:
-            raise _lost(engine, infos) from None
+            raise _lost(cloud, infos) from None
         for k, follower in enumerate(followers, start=1):
             outcome = follower.outcome
             if isinstance(outcome, BaseException):
@@ -192,29 +248,29 @@ def _follow_all(engine, remotes, jobs, infos, guard: RunGuard) -> tuple[int | No
 
     try:
         try:
-            code = remotes[0].follow(jobs[0], on_poll=check, reconnect_timeout=engine.options.reconnect_timeout)
+            code = remotes[0].follow(jobs[0], on_poll=poll, reconnect_timeout=reconnect_timeout)
         except StagerError as exc:
             if isinstance(exc, (NodeFailed, InstanceLost)):
                 raise
-            if engine.cloud.get_instance(infos[0].id) is None:
-                raise _lost(engine, infos) from None
+            if cloud.get_instance(infos[0].id) is None:
+                raise _lost(cloud, infos) from None
             raise NodeFailed(0, infos[0].id, f"could not be followed: {exc}") from None
         if code != 0:
             raise NodeFailed(0, infos[0].id, f"exited with {code}")
         while any(f.is_alive() for f in followers):  # the others end within moments of node 0
-            check()
+            poll()
             time.sleep(0.2)
-        check()
+        poll()
         return code, None
     except BudgetStop as exc:
-        engine.say(f"stopping training on every node: {exc.reason}")
+        say(f"stopping training on every node: {exc.reason}")
         stopping.set()
-        _stop_nodes(engine, remotes, jobs, infos)
+        stop_nodes(remotes, jobs, infos, cloud=cloud, say=say)
         return None, exc
     except (NodeFailed, InstanceLost) as exc:
-        engine.say(f"{exc}: stopping training on every node")
+        say(f"{exc}: stopping training on every node")
         stopping.set()
-        _stop_nodes(engine, remotes, jobs, infos)
+        stop_nodes(remotes, jobs, infos, cloud=cloud, say=say)
         raise
     finally:
         stopping.set()
@@ -222,19 +278,19 @@ def _follow_all(engine, remotes, jobs, infos, guard: RunGuard) -> tuple[int | No
             follower.join(timeout=STOP_GRACE_S)
 
 
-def _lost(engine, infos) -> InstanceLost:
-    gone = [(k, info.id) for k, info in enumerate(infos) if engine.cloud.get_instance(info.id) is None]
+def _lost(cloud, infos) -> InstanceLost:
+    gone = [(k, info.id) for k, info in enumerate(infos) if cloud.get_instance(info.id) is None]
     named = ", ".join(f"node {k} (instance {iid})" for k, iid in gone) or "an instance"
     return InstanceLost(f"{named} disappeared mid-training")
 
 
-def _stop_nodes(engine, remotes, jobs, infos, grace_s: float = STOP_GRACE_S) -> None:
+def stop_nodes(remotes, jobs, infos, *, cloud, say: Callable[[str], None], grace_s: float = STOP_GRACE_S) -> None:
     """SIGTERM every live node's job (the trainer keeps its last checkpoint), SIGKILL what is left after
     ``grace_s``, then sweep each job's process group (a killed torchrun leaves its workers behind)."""
     live = [(k, remote, job) for k, (remote, job, info) in enumerate(zip(remotes, jobs, infos))
-            if engine.cloud.get_instance(info.id) is not None]
+            if cloud.get_instance(info.id) is not None]
     for k, remote, job in live:
-        _quietly(engine.say, f"stopping node {k}", lambda r=remote, j=job: r.kill(j, "TERM"))
+        _quietly(say, f"stopping node {k}", lambda r=remote, j=job: r.kill(j, "TERM"))
     deadline = time.monotonic() + grace_s
     waiting = list(live)
     while waiting and time.monotonic() < deadline:
@@ -243,9 +299,9 @@ def _stop_nodes(engine, remotes, jobs, infos, grace_s: float = STOP_GRACE_S) -> 
             time.sleep(0.5)
     for k, remote, job in live:
         sweep = f"{command('kill', '-s', 'KILL', '--', f'-{job.pid}')} 2>/dev/null || true"
-        _quietly(engine.say, f"killing what is left of node {k}'s job",
+        _quietly(say, f"killing what is left of node {k}'s job",
                  lambda r=remote, s=sweep: r.run(s, stream=False, display=f"kill what is left of job {JOB_NAME}"))
-    engine.say(f"training stopped on node(s) {', '.join(str(k) for k, _, _ in live) or 'none'}")
+    say(f"training stopped on node(s) {', '.join(str(k) for k, _, _ in live) or 'none'}")
 
 
 def _running(remote, job) -> bool:

@@ -17,6 +17,8 @@ is global rank 0: the one that reports metrics and pushes checkpoints.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 
@@ -25,8 +27,8 @@ from stager.errors import UsageError
 from stager.remote.quoting import command, with_env
 from stager.run.job import HOME_DIR, JOB_FILE, InstanceJob
 
-__all__ = ["LINODE_RENDEZVOUS_PORT", "NodeLaunch", "check_nodes", "node_address", "node_order", "procs_per_node",
-           "rendezvous_port", "torchrun_command"]
+__all__ = ["ADDRESSES_COMMAND", "LINODE_RENDEZVOUS_PORT", "NodeLaunch", "check_nodes", "interface_for", "node_address",
+           "node_order", "procs_per_node", "rendezvous_port", "torchrun_command"]
 
 LINODE_RENDEZVOUS_PORT = 29400  # torchrun's usual c10d port; each node is its own machine on Linode
 
@@ -42,6 +44,7 @@ class NodeLaunch:
     rdzv_id: str  # the run id: one rendezvous per run
     index: int  # this node's number, 0 .. nodes - 1
     address: str  # this node's private address
+    interface: str | None = None  # the network interface holding ``address`` (`interface_for`), when known
 
     @property
     def is_host(self) -> bool:
@@ -67,10 +70,12 @@ def node_order(addresses: list[str]) -> list[int]:
     return sorted(range(len(addresses)), key=lambda i: addresses[i])
 
 
-def rendezvous_port(*, sandboxed: bool) -> int:
-    """29400 on Linode; on the local target, where all nodes share this machine's ports, a free one."""
+def rendezvous_port(*, sandboxed: bool, turn: int = 0) -> int:
+    """29400 on Linode (29400 + ``turn`` % 100 for the ``turn``-th job on the same nodes, so a job never
+    waits for the last one's port to leave TIME_WAIT); on the local target, where all nodes share this
+    machine's ports, a free one."""
     if not sandboxed:
-        return LINODE_RENDEZVOUS_PORT
+        return LINODE_RENDEZVOUS_PORT + turn % 100
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("", 0))
         return probe.getsockname()[1]
@@ -84,6 +89,10 @@ def torchrun_command(job: InstanceJob, python: str, launch: NodeLaunch) -> str:
         raise ValueError(f"a node launch needs nodes >= 2, 0 <= index < nodes and procs >= 1: {launch}")
     env = {"STAGER_HOME": HOME_DIR, "AWS_REGION": job.signing_region, "PYTHONUNBUFFERED": "1",
            "OMP_NUM_THREADS": "1"}
+    if launch.interface is not None:
+        # gloo binds to whatever the hostname resolves to (a Linode's is "localhost" unless set), and NCCL to
+        # the first interface it likes: both are pointed at the interface that holds the node's address.
+        env |= {"GLOO_SOCKET_IFNAME": launch.interface, "NCCL_SOCKET_IFNAME": launch.interface}
     return with_env(env, command(
         python, "-m", "torch.distributed.run",
         "--nnodes", str(launch.nodes), "--nproc-per-node", str(launch.procs_per_node),
@@ -91,6 +100,35 @@ def torchrun_command(job: InstanceJob, python: str, launch: NodeLaunch) -> str:
         "--rdzv-id", launch.rdzv_id, "--rdzv-conf", f"is_host={'true' if launch.is_host else 'false'}",
         "--local-addr", launch.address, "--max-restarts", "0",
         "-m", "stager.run.agent", JOB_FILE))
+
+
+ADDRESSES_COMMAND = "ip -o -4 addr show"  # one line per IPv4 address: "<n>: <iface>    inet <addr>/<len> ..."
+_ADDRESS_LINE = re.compile(r"^\d+:\s+([A-Za-z0-9_.@:-]+?)(?:@\S+)?\s+inet\s+(\S+)")
+_INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")  # what Linux allows, minus what a shell might read
+
+
+def interface_for(address: str, listing: str) -> str | None:
+    """The interface holding ``address`` in ``listing`` (the output of `ADDRESSES_COMMAND` on the node): the one
+    with that very address, else the one whose network contains it (a sandbox's 127.x on ``lo``); None when no
+    interface matches."""
+    try:
+        wanted = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    containing = None
+    for line in listing.splitlines():
+        match = _ADDRESS_LINE.match(line.strip())
+        if match is None or not _INTERFACE_NAME.match(match.group(1)):
+            continue
+        try:
+            network = ipaddress.ip_interface(match.group(2))
+        except ValueError:
+            continue
+        if network.ip == wanted:
+            return match.group(1)
+        if containing is None and wanted in network.network:
+            containing = match.group(1)
+    return containing
 
 
 def procs_per_node(gpus: int, *, sandboxed: bool) -> int:

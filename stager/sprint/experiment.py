@@ -16,9 +16,11 @@ It relies on the runner's state (``sprint``, ``sprint_plan``, ``ledger``,
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from stager.errors import StagerError
@@ -51,11 +53,10 @@ class Outcome:
 class ExperimentRuns:
     """Running and recording a sprint's experiments (mixed into `SprintRunner`)."""
 
-    def _run_experiment(self, name: str, inst, gpu: int, access, layout, mounts) -> None:
+    def _run_experiment(self, name: str, inst, gpu: int, access, layouts, mounts) -> None:
         from stager.errors import JobFailed
-        from stager.remote import Remote
-        from stager.run import instance
         from stager.run.job import InstanceJob, config_text, instance_train_config, job_file, remote_workdir
+        from stager.run.multinode import nodes_config
         from stager.run.progress import TrainingProgress
 
         outcome = self.outcomes[name]
@@ -79,6 +80,8 @@ class ExperimentRuns:
                           gpu=gpu if inst.plan.gpus > 1 else None)
         config = instance_train_config(spec.train.config, job, local_paths={d.name: d.path for d in spec.data},
                                        bases=(Path.cwd(), spec.path.parent))
+        if len(inst.nodes) > 1:
+            config = nodes_config(config, len(inst.nodes))
         config_file = folder.write_text("train.yaml", config_text(config))
         folder.write_json("job.json", job_file(job))
         progress = TrainingProgress(train_log=folder.train_log, metrics=folder.metrics, say=say, echo=False,
@@ -86,26 +89,24 @@ class ExperimentRuns:
         workdir = remote_workdir(run_id)
         state, reason, watch = "failed", None, {}
         self.ledger.transition(run_id, "training")
+        nodes = [info.id for info in inst.nodes]
         self.ledger.event(run_id, "train.started", {"instance": inst.info.id, "plan": inst.plan.plan, "gpu": gpu,
-                                                    "rehearsal": False})
-        say(f"training on instance {inst.info.id}, gpu {gpu}: {self.sprint.experiment(name).label}")
+                                                    "rehearsal": False}
+                          | ({"instances": nodes, "nodes": len(nodes)} if len(nodes) > 1 else {}))
+        where = f"instance {inst.info.id}, gpu {gpu}" if len(nodes) == 1 else \
+            f"{len(nodes)} nodes (instances {', '.join(map(str, nodes))})"
+        say(f"training on {where}: {self.sprint.experiment(name).label}")
+        check = partial(self._watch, inst, outcome, watch)
         try:
-            with Remote(instance.ssh_target(inst.info, access), log_file=folder.remote_log,
-                        on_line=progress.line) as remote:
-                stop = None
-                try:
-                    code = instance.train(remote, workdir=workdir, python=layout.python, job=job,
-                                          config_file=config_file, access=access, resume_file=None,
-                                          on_poll=lambda: self._watch(inst, outcome, watch),
-                                          reconnect_timeout=self.options.reconnect_timeout, say=say)
-                except BudgetStop as exc:
-                    stop, code = exc.reason, None
-                    say(f"stopping: {stop}")
-                    instance.stop_training(remote, workdir, say)
-                except StagerError as exc:
-                    if not isinstance(exc, InstanceLost) and self.cloud.get_instance(inst.info.id) is None:
-                        raise InstanceLost(f"instance {inst.info.id} disappeared mid-training ({exc})") from None
-                    raise
+            with contextlib.ExitStack() as stack:
+                remotes = _connections(stack, inst, access, folder.remote_log, progress)
+                remote = remotes[0]
+                if len(remotes) > 1:
+                    code, stop = self._train_group(inst, remotes, layouts, job=job, config_file=config_file,
+                                                   workdir=workdir, access=access, check=check, say=say)
+                else:
+                    code, stop = self._train_one(inst, remote, layouts[0], job=job, config_file=config_file,
+                                                 workdir=workdir, access=access, check=check, say=say)
                 self.ledger.event(run_id, "train.ended", {"exit_code": code, "step": progress.last_step,
                                                           "rehearsal": False, "metrics": progress.final_metrics})
                 if code not in (0, None):
@@ -125,6 +126,29 @@ class ExperimentRuns:
             progress.close()
             outcome.metrics = dict(progress.final_metrics)
             self._close_experiment(outcome, state, reason, say)
+
+    def _train_one(self, inst, remote, layout, *, job, config_file, workdir: str, access,
+                   check: Callable[[], None], say: Callable[[str], None]) -> tuple[int | None, str | None]:
+        """Train one experiment on one GPU lane of ``inst``; its exit code (None when stopped) and why it was
+        stopped (None when it was not).
+
+        Raises:
+            InstanceLost: the instance is gone; StagerError: training could not be started or followed.
+        """
+        from stager.run import instance
+
+        try:
+            return instance.train(remote, workdir=workdir, python=layout.python, job=job, config_file=config_file,
+                                  access=access, resume_file=None, on_poll=check,
+                                  reconnect_timeout=self.options.reconnect_timeout, say=say), None
+        except BudgetStop as exc:
+            say(f"stopping: {exc.reason}")
+            instance.stop_training(remote, workdir, say)
+            return None, exc.reason
+        except StagerError as exc:
+            if not isinstance(exc, InstanceLost) and self.cloud.get_instance(inst.info.id) is None:
+                raise InstanceLost(f"instance {inst.info.id} disappeared mid-training ({exc})") from None
+            raise
 
     def _open_experiment(self, name: str, run_id: str, folder: RunFolder, spec, inst, gpu: int) -> None:
         experiment = self.sprint.experiment(name)
@@ -196,6 +220,18 @@ class ExperimentRuns:
         self.ledger.transition(run_id, "aborted", reason=_one_line(reason))
         outcome.run_id, outcome.state, outcome.reason = run_id, "aborted", reason
         self.say(f"[{name}] {reason}")
+
+
+def _connections(stack: contextlib.ExitStack, inst, access, log_file: Path, progress) -> list:
+    """An SSH connection to every node of ``inst``, their lines fed to ``progress`` (as ``[node k]`` for a
+    group of nodes, where only node 0's reports count)."""
+    from stager.remote import Remote
+    from stager.run import instance
+
+    single = len(inst.nodes) == 1
+    return [stack.enter_context(Remote(instance.ssh_target(info, access), log_file=log_file,
+                                       on_line=progress.line if single else partial(progress.node_line, k)))
+            for k, info in enumerate(inst.nodes)]
 
 
 def _metrics_line(metrics: dict) -> str:

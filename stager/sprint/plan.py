@@ -9,6 +9,8 @@ The plan is made of:
   ``compute.region`` for every plan ``sprint.plans`` allows;
 - the packing (`stager.sprint.packing`): experiments back to back on an
   instance, side by side on a multi-GPU plan, within the deadline and the budget;
+  with ``compute.nodes: N`` an "instance" of the packing is a group of N nodes
+  booted together, billed N times, running one experiment at a time on all of them;
 - the naive plan beside it (one ``compute.type`` instance per experiment) and the savings;
 - the one-off costs before any instance trains: the gold image when it must be
   built, the staging instance that fills a volume.
@@ -50,6 +52,13 @@ class SprintPlan:
     one_offs: tuple[OneOff, ...]
     prices: PriceBook
     prices_note: str  # the price book's describe(): where, and how old
+    nodes: int = 1  # instances per packed "instance": compute.nodes
+
+    def lanes_label(self, inst) -> str:
+        """How one packed instance reads: its plan and GPUs, or its group of nodes."""
+        if self.nodes == 1:
+            return f"{inst.plan} ({inst.gpus} GPU)"
+        return f"{self.nodes} nodes x {inst.plan} ({self.prices.gpus(inst.plan)} GPU each)"
 
     @property
     def total_usd(self) -> float:
@@ -80,7 +89,7 @@ class SprintPlan:
         lines += [f"durations: {detail}" for detail in sources]
         lines.append("")
         for inst in self.packing.instances:
-            lines.append(f"instance {inst.index + 1}: {inst.plan} ({inst.gpus} GPU) busy {inst.busy_hours:.2f} h -> "
+            lines.append(f"instance {inst.index + 1}: {self.lanes_label(inst)} busy {inst.busy_hours:.2f} h -> "
                          f"{inst.billed_hours} billed h x ${inst.hourly_usd:g} = ${inst.usd:.2f}")
             for placed in sorted(inst.placements, key=lambda p: (p.gpu, p.start_h)):
                 experiment = sprint.experiment(placed.job)
@@ -94,7 +103,8 @@ class SprintPlan:
         lines.append(f"this plan: {len(self.packing.instances)} instance(s), {self.packing.billed_hours} billed h, "
                      f"${self.total_usd:.2f}, done by {_clock(self.at(self.packing.makespan_h))} "
                      f"(lower bound ${self.packing.lower_bound_usd:.2f})")
-        lines.append(f"naive plan (one {sprint.pipeline.compute.type} per experiment): "
+        each = sprint.pipeline.compute.type if self.nodes == 1 else f"{self.nodes} x {sprint.pipeline.compute.type}"
+        lines.append(f"naive plan (one {each} per experiment): "
                      f"{len(self.naive.instances)} instance(s), {self.naive.billed_hours} billed h, "
                      f"${self.naive_usd:.2f}")
         share = f" ({self.savings_usd / self.naive_usd:.0%})" if self.naive_usd else ""
@@ -106,7 +116,8 @@ class SprintPlan:
             return {
                 "total_usd": packing.total_usd, "billed_hours": packing.billed_hours,
                 "makespan_h": round(packing.makespan_h, 4), "lower_bound_usd": packing.lower_bound_usd,
-                "instances": [{"index": i.index, "plan": i.plan, "gpus": i.gpus, "hourly_usd": i.hourly_usd,
+                "instances": [{"index": i.index, "plan": i.plan, "gpus": i.gpus, "nodes": self.nodes,
+                               "hourly_usd": i.hourly_usd,
                                "busy_hours": round(i.busy_hours, 4), "billed_hours": i.billed_hours, "usd": i.usd,
                                "experiments": [{"name": p.job, "gpu": p.gpu, "start": _iso(self.at(p.start_h)),
                                                 "end": _iso(self.at(p.end_h)), "start_h": round(p.start_h, 4),
@@ -118,7 +129,7 @@ class SprintPlan:
         return {
             "sprint": self.sprint.name, "file": str(self.sprint.path), "target": self.sprint.pipeline.target,
             "start": _iso(self.start), "deadline": _iso(self.deadline) if self.deadline else None,
-            "budget_usd": self.sprint.pipeline.budget.max_usd,
+            "budget_usd": self.sprint.pipeline.budget.max_usd, "nodes": self.nodes,
             "prices": {"source": self.prices.source, "fetched": _iso(self.prices.fetched) if self.prices.fetched
                        else None, "stale": self.prices.stale},
             "boot_hours": round(self.boot_hours, 4), "boot_from": self.boot_from,
@@ -159,14 +170,23 @@ def make_sprint_plan(sprint: SprintSpec, *, prices: PriceBook, ledger=None, star
     boot_s, boot_from = boot if boot is not None else (DEFAULT_BOOT_S, "default: no past boot in the ledger")
     boot_hours = boot_s / 3600
     one_offs = _one_offs(sprint, prices, build_image)
-    offers = [Offer(plan, prices.gpus(plan), prices.hourly(plan, region)) for plan in sprint.plans]
+    nodes = spec.compute.nodes
+    offers = [_offer(plan, prices, region, nodes) for plan in sprint.plans]
     jobs = [Job(e.name, estimates[e.name].hours, sprint.priority_of(e)) for e in sprint.experiments]
     deadline_hours = (deadline - start).total_seconds() / 3600 if deadline is not None else None
     packing = pack(jobs, offers, boot_hours=boot_hours, deadline_hours=deadline_hours,
                    max_usd=max(0.0, spec.budget.max_usd - sum(o.usd for o in one_offs)))
-    single = Offer(spec.compute.type, prices.gpus(spec.compute.type), prices.hourly(spec.compute.type, region))
+    single = _offer(spec.compute.type, prices, region, nodes)
     return SprintPlan(sprint, start, deadline, estimates, boot_hours, boot_from, packing,
-                      naive(jobs, single, boot_hours=boot_hours), tuple(one_offs), prices, prices.describe(now))
+                      naive(jobs, single, boot_hours=boot_hours), tuple(one_offs), prices, prices.describe(now), nodes)
+
+
+def _offer(plan: str, prices: PriceBook, region: str, nodes: int) -> Offer:
+    """What the packer may rent: one instance whose GPUs are lanes; or, for experiments on N nodes, a group
+    of N instances that is one lane (each experiment takes every GPU of every node) at N times the price."""
+    if nodes == 1:
+        return Offer(plan, prices.gpus(plan), prices.hourly(plan, region))
+    return Offer(plan, 1, round(nodes * prices.hourly(plan, region), 6))
 
 
 def _one_offs(sprint: SprintSpec, prices: PriceBook, build_image: bool) -> list[OneOff]:

@@ -24,6 +24,9 @@ its share of its instance's bill.
   experiments go on there.
 - **Successive halving** (``sprint.halving``): an experiment whose metric at a rung
   is not among the best is stopped, and its lane moves on (`stager.sprint.halving`).
+- **Several nodes** (``compute.nodes: N``): each planned "instance" is a group of
+  N nodes booted together, whose one lane trains each experiment on all of them
+  (`stager.sprint.nodegroup`); losing any node replaces the whole group.
 """
 
 from __future__ import annotations
@@ -36,9 +39,11 @@ from datetime import datetime
 
 from stager.errors import StagerError, UsageError
 from stager.run.engine import RunEngine, RunOptions, _one_line, _safe, _Stop
+from stager.run.fleet import CreateGate
 from stager.run.guard import BudgetStop, InstanceLost, Rented, billed_usd
 from stager.sprint.experiment import ExperimentRuns, Outcome
 from stager.sprint.halving import Rungs
+from stager.sprint.nodegroup import NodeGroups
 from stager.sprint.packing import InstancePlan
 from stager.sprint.plan import SprintPlan
 from stager.sprint.spec import SprintSpec
@@ -54,14 +59,16 @@ JOIN_TIMEOUT_S = 60.0  # how long the end of a sprint waits for its lanes to sto
 @dataclass
 class _Instance:
     plan: InstancePlan
-    info: object = None  # InstanceInfo while it lives
+    info: object = None  # InstanceInfo while it lives (node 0's, for a group of nodes)
+    nodes: list = field(default_factory=list)  # every node's InstanceInfo, in node order ([info] for one)
+    addresses: list[str] = field(default_factory=list)  # the nodes' addresses for torchrun, in node order
     rented: Rented | None = None
     committed_until: datetime | None = None  # the latest end of an experiment started on it
     reserved_usd: float = 0.0  # its first billed hour, counted from the moment it may be created until it is
     served: list[Outcome] = field(default_factory=list)
 
 
-class SprintRunner(ExperimentRuns, RunEngine):
+class SprintRunner(NodeGroups, ExperimentRuns, RunEngine):
     ID_KIND = "s"
 
     def __init__(self, sprint: SprintSpec, sprint_plan: SprintPlan, target, ledger, run_plan,
@@ -78,6 +85,8 @@ class SprintRunner(ExperimentRuns, RunEngine):
         self._instances: list[_Instance] = []  # every instance rented so far, alive or released
         self._trained = False
         self._deadline: datetime | None = None  # the plan's deadline on the provider's clock, set at the start
+        self._peers: dict[int, list[str]] = {}  # each living group's addresses, which the firewall admits
+        self._gate = CreateGate()  # closed when the sprint stops: no instance is created after that
 
     # -- the record -------------------------------------------------------------------------------
 
@@ -186,30 +195,41 @@ class SprintRunner(ExperimentRuns, RunEngine):
         hourly, monthly = self._price(plan)
         access = self._access_once()
         role = f"i{inst.plan.index + 1}" + (f"r{attempt}" if attempt else "")
-        info = instance.provision(
-            self.cloud, run_id=self.run_id, plan=plan, region=spec.compute.region, image_id=self.image_id,
-            access=access, ttl=_deadline_for(self.sprint_plan), boot_timeout=self.options.boot_timeout,
-            record=lambda i: self._created("instance", i.id, i.label, plan=plan, hourly=hourly, monthly=monthly),
-            forget=lambda iid: self._deleted("instance", iid), say=self.say, role=role)
+        if spec.compute.nodes > 1:
+            infos, addresses, rented = self._boot_group(inst, role, access, hourly, monthly)
+        else:
+            info = instance.provision(
+                self.cloud, run_id=self.run_id, plan=plan, region=spec.compute.region, image_id=self.image_id,
+                access=access, ttl=_deadline_for(self.sprint_plan), boot_timeout=self.options.boot_timeout,
+                record=lambda i: self._created("instance", i.id, i.label, plan=plan, hourly=hourly, monthly=monthly),
+                forget=lambda iid: self._deleted("instance", iid), say=self.say, role=role, gate=self._gate)
+            infos, addresses = [info], []
+            rented = Rented(info.id, info.created or self.cloud.now(), hourly)
         with self._lock:
-            inst.info = info
-            inst.rented = Rented(info.id, info.created or self.cloud.now(), hourly)
+            inst.info, inst.nodes, inst.addresses = infos[0], infos, addresses
+            inst.rented = rented
             inst.reserved_usd = 0.0
             self.rented.append(inst.rented)
         lost = False
         try:
-            for volume in self.volumes.values():
-                self.cloud.attach_volume(volume.id, info.id)
-            with Remote(instance.ssh_target(info, access), log_file=self.folder.remote_log) as remote:
-                remote.wait_until_ready(timeout=self.options.boot_timeout)
-                layout = detect_layout(remote, self.target.sandboxed)
-                mounts = instance.mount_volumes(remote, layout, list(self.volumes.values()), say=self.say)
-            self.ledger.event(self.run_id, "instance.ready", {"instance": info.id, "plan": plan})
-            self.say(f"instance {info.id} ({plan}) ready: {inst.plan.gpus} lane(s)")
+            for volume in self.volumes.values():  # never with several nodes (stager.run.nodes.check_nodes)
+                self.cloud.attach_volume(volume.id, infos[0].id)
+            layouts, mounts = [], {}
+            for k, info in enumerate(infos):
+                with Remote(instance.ssh_target(info, access), log_file=self.folder.remote_log) as remote:
+                    remote.wait_until_ready(timeout=self.options.boot_timeout)
+                    layouts.append(detect_layout(remote, self.target.sandboxed))
+                    if k == 0:
+                        mounts = instance.mount_volumes(remote, layouts[0], list(self.volumes.values()),
+                                                        say=self.say)
+                self.ledger.event(self.run_id, "instance.ready", {"instance": info.id, "plan": plan}
+                                  | ({"node": k} if len(infos) > 1 else {}))
+            self.say(f"instance {infos[0].id} ({plan}) ready: {inst.plan.gpus} lane(s)" if len(infos) == 1 else
+                     f"instances {', '.join(str(i.id) for i in infos)} ({len(infos)} nodes x {plan}) ready")
             self._mark_training()
             results: dict[int, bool] = {}
             lanes = [threading.Thread(target=lambda g=gpu: results.__setitem__(
-                g, self._serve_lane(inst, g, queues[g], access, layout, mounts)), name=f"{role}-gpu{gpu}",
+                g, self._serve_lane(inst, g, queues[g], access, layouts, mounts)), name=f"{role}-gpu{gpu}",
                 daemon=True) for gpu in queues if queues[gpu]]
             for lane in lanes:
                 lane.start()
@@ -220,7 +240,7 @@ class SprintRunner(ExperimentRuns, RunEngine):
             self._release(inst)
         return lost
 
-    def _serve_lane(self, inst: _Instance, gpu: int, queue: list[str], access, layout, mounts) -> bool:
+    def _serve_lane(self, inst: _Instance, gpu: int, queue: list[str], access, layouts, mounts) -> bool:
         """Run the lane's experiments in turn; True when the instance was lost (the queue keeps the rest)."""
         while queue:
             if self.stopping or self._halt.is_set():
@@ -233,7 +253,7 @@ class SprintRunner(ExperimentRuns, RunEngine):
                 return False
             queue.pop(0)
             try:
-                self._run_experiment(name, inst, gpu, access, layout, mounts)
+                self._run_experiment(name, inst, gpu, access, layouts, mounts)
             except InstanceLost:
                 return True
         return False
@@ -260,7 +280,7 @@ class SprintRunner(ExperimentRuns, RunEngine):
             if self.stopping:
                 return f"not started: {self.stopping}"
             now = self.cloud.now()
-            hourly = self._price(inst.plan.plan)[0]
+            hourly = self._price(inst.plan.plan)[0] * self.spec.compute.nodes
             bill = self._bill_if(None, None, now) + hourly
             if bill > self.spec.budget.max_usd:
                 return (f"not started: renting its instance would bring the sprint to ${bill:.2f}, over the "
@@ -302,8 +322,10 @@ class SprintRunner(ExperimentRuns, RunEngine):
         if time.monotonic() - state.get("checked", -math.inf) < self.options.guard_every_s:
             return
         state["checked"] = time.monotonic()
-        if self.cloud.get_instance(inst.info.id) is None:
-            raise InstanceLost(f"instance {inst.info.id} disappeared mid-training")
+        for k, info in enumerate(inst.nodes):
+            if self.cloud.get_instance(info.id) is None:
+                node = f" (node {k})" if len(inst.nodes) > 1 else ""
+                raise InstanceLost(f"instance {info.id}{node} disappeared mid-training")
         budget = self.spec.budget
         now = self.cloud.now()
         hours = (now - outcome.started).total_seconds() / SECONDS_PER_HOUR
@@ -325,6 +347,7 @@ class SprintRunner(ExperimentRuns, RunEngine):
                 self.stopping = reason
                 self.say(f"stopping the sprint: {reason}")
         self._halt.set()
+        self._gate.close()  # outside self._lock: a creation under way records itself under it
 
     def _skip_all(self, queues: dict[int, list[str]], reason: str) -> None:
         for queue in queues.values():
@@ -355,7 +378,10 @@ class SprintRunner(ExperimentRuns, RunEngine):
                 self.rented.remove(inst.rented)
             inst.rented = None
             served, inst.served = inst.served, []  # a replacement's bill is shared by its own experiments
-        self._release_instance(inst.info.id)
+        for info in inst.nodes:
+            self._release_instance(info.id)
+        if len(inst.nodes) > 1:
+            self._forget_peers(inst)
         self._share(served, usd)
 
     def _share(self, served: list[Outcome], usd: float) -> None:

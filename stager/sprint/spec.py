@@ -159,11 +159,6 @@ def load_sprint(path: str | Path, *, environ: Mapping[str, str] | None = None, t
     if pipeline.sprint is None:
         raise pipeline.error("", "no `sprint:` section: this is a single run",
                              hint=f"run it with `stager run {path}`, or add sprint: {{experiments: {{grid: ...}}}}")
-    if pipeline.compute is not None and pipeline.compute.nodes != 1:
-        # The planner packs whole experiments onto single instances; a multi-node experiment is a `stager run`.
-        raise pipeline.error("compute.nodes", f"a sprint runs each experiment on one instance (got nodes: "
-                                 f"{pipeline.compute.nodes})", hint="set compute.nodes: 1, and use a multi-GPU plan "
-                                 "such as g1-gpu-rtx6000-2 for bigger experiments")
     return _SprintChecker(pipeline).check(check_train)
 
 

@@ -11,7 +11,15 @@ from stager.cloud.types import InstanceInfo
 from stager.errors import UsageError
 from stager.run.job import InstanceJob
 from stager.run.multinode import nodes_config
-from stager.run.nodes import NodeLaunch, node_address, node_order, procs_per_node, rendezvous_port, torchrun_command
+from stager.run.nodes import (
+    NodeLaunch,
+    interface_for,
+    node_address,
+    node_order,
+    procs_per_node,
+    rendezvous_port,
+    torchrun_command,
+)
 from stager.run.progress import TrainingProgress, node_prefixed
 
 JOB = InstanceJob(run_id="r20261121-120000-abcd", endpoint_url="http://127.0.0.1:9000", signing_region="us-east-1",
@@ -140,3 +148,27 @@ def test_datasets_on_a_volume_are_refused_with_several_nodes():
     check_nodes(spec(2, "object-storage"))
     with pytest.raises(UsageError, match=r"p.yaml: storage.via: volume with compute.nodes: 2"):
         check_nodes(spec(2, "volume"))
+
+
+# `ip -o -4 addr show` as a Linode node prints it (addresses made loopback for the tests).
+LISTING = """1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever
+2: eth0    inet 127.83.0.7/24 brd 127.83.0.255 scope global eth0\\       valid_lft forever preferred_lft forever
+2: eth0    inet 127.168.128.7/17 scope global eth0:1\\       valid_lft forever preferred_lft forever
+3: eth1@if9    inet 127.200.0.3/24 scope global eth1\\       valid_lft forever preferred_lft forever
+"""
+
+
+def test_the_interface_of_a_node_is_the_one_holding_its_address():
+    assert interface_for("127.168.128.7", LISTING) == "eth0"  # its very address, though lo's /8 contains it too
+    assert interface_for("127.200.0.3", LISTING) == "eth1"  # a VLAN interface's "@peer" suffix is not its name
+    assert interface_for("127.136.0.8", LISTING) == "lo"  # a sandbox's loopback address: lo's network holds it
+    assert interface_for("::1", LISTING) is None and interface_for("not an address", LISTING) is None
+    assert interface_for("127.0.0.9", "") is None
+    assert interface_for("127.9.9.9", "2: eth0;rm    inet 127.9.9.9/32 scope global\n") is None  # not a name
+
+
+def test_gloo_and_nccl_are_pointed_at_the_nodes_interface_only_when_it_is_known():
+    words = shlex.split(torchrun_command(JOB, "python", _launch(0, interface="eth0")))
+    assert "GLOO_SOCKET_IFNAME=eth0" in words and "NCCL_SOCKET_IFNAME=eth0" in words
+    words = shlex.split(torchrun_command(JOB, "python", _launch(0)))
+    assert not [w for w in words if "SOCKET_IFNAME" in w]

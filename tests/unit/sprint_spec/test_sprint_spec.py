@@ -130,11 +130,41 @@ def test_a_pipeline_without_a_sprint_section_is_refused_with_the_command_to_run_
         load_sprint(path, check_train=False)
 
 
-def test_a_multi_node_sprint_is_refused_with_the_field_and_a_multi_gpu_plan_to_use(tmp_path):
+def test_a_multi_node_sprint_is_planned_on_groups_that_pay_for_every_node(tmp_path):
+    from stager.cost.prices import offline_prices
+    from stager.sprint.plan import make_sprint_plan
+
     doc = yaml.safe_load((REPO / "pipelines" / "exp.yaml").read_text())
-    path = _write(tmp_path, {"experiments": {"grid": {"model.init_args.lr": [0.01, 0.02]}}},
-                  compute={**doc["compute"], "nodes": 2})
-    with pytest.raises(ConfigError) as caught:
-        load_sprint(path, check_train=False)
-    message = str(caught.value)
-    assert "compute.nodes" in message and "one instance" in message and "g1-gpu-rtx6000-2" in message
+    grid = {"model.init_args.lr": [0.01, 0.02, 0.03, 0.04]}
+    path = _write(tmp_path, {"experiments": {"grid": grid}, "plans": ["g1-gpu-rtx6000-2"]},
+                  compute={**doc["compute"], "type": "g1-gpu-rtx6000-2", "nodes": 3},
+                  budget={"max_usd": 500, "max_hours": 2, "expected_hours": 0.4})
+    sprint = load_sprint(path, check_train=False)
+    prices = offline_prices()
+    price = prices.hourly("g1-gpu-rtx6000-2", sprint.pipeline.compute.region)
+    plan = make_sprint_plan(sprint, prices=prices, probe=False)
+    # Each experiment takes all 3 nodes' GPUs, so a group is one lane: four 0.4 h experiments (plus the
+    # 5-minute boot) fill two billed hours of one group, which bills 3 instances.
+    [group] = plan.packing.instances
+    assert group.gpus == 1 and len(group.placements) == 4
+    assert group.hourly_usd == pytest.approx(3 * price) and group.usd == pytest.approx(2 * 3 * price)
+    assert plan.naive.total_usd == pytest.approx(4 * 3 * price)  # one 3-node group per experiment
+    assert plan.to_json()["plan"]["instances"][0]["nodes"] == 3
+    assert "3 nodes x g1-gpu-rtx6000-2 (2 GPU each)" in "\n".join(plan.describe())
+
+
+def test_a_multi_node_sprint_cannot_budget_fewer_dollars_than_one_group_hour(tmp_path):
+    from stager.cost.prices import offline_prices
+    from stager.sprint.plan import make_sprint_plan
+
+    doc = yaml.safe_load((REPO / "pipelines" / "exp.yaml").read_text())
+    prices = offline_prices()
+    price = prices.hourly("g1-gpu-rtx6000-1", doc["compute"]["region"])
+    # Two nodes' hour costs 2 x price: a budget of 1.5 x price buys one node's hour, not one group's.
+    path = _write(tmp_path, {"experiments": {"grid": {"model.init_args.lr": [0.01, 0.02]}},
+                             "plans": ["g1-gpu-rtx6000-1"]},
+                  compute={**doc["compute"], "type": "g1-gpu-rtx6000-1", "nodes": 2},
+                  budget={"max_usd": round(1.5 * price, 2), "max_hours": 1, "expected_hours": 0.2})
+    plan = make_sprint_plan(load_sprint(path, check_train=False), prices=prices, probe=False)
+    assert not plan.packing.instances and len(plan.packing.unplaced) == 2
+    assert all("over budget" in u.reason for u in plan.packing.unplaced)
