@@ -93,23 +93,27 @@ class SprintPlan:
                          f"{inst.billed_hours} billed h x ${inst.hourly_usd:g} = ${inst.usd:.2f}")
             for placed in sorted(inst.placements, key=lambda p: (p.gpu, p.start_h)):
                 experiment = sprint.experiment(placed.job)
-                lines.append(f"  gpu {placed.gpu}  {_clock(self.at(placed.start_h))}-{_clock(self.at(placed.end_h))}"
+                lane = f"gpu {placed.gpu}" if self.nodes == 1 else "nodes"
+                lines.append(f"  {lane}  {_clock(self.at(placed.start_h))}-{_clock(self.at(placed.end_h))}"
                              f"  {placed.job}  {experiment.label}  [{self.estimates[placed.job].source}]")
         for left in self.packing.unplaced:
             lines.append(f"not planned: {left.job}: {left.reason}")
         for one in self.one_offs:
             lines.append(f"{one.item}: {one.plan} for {BUILD_HOURS} h = ${one.usd:.2f}")
         lines.append("")
-        lines.append(f"this plan: {len(self.packing.instances)} instance(s), {self.packing.billed_hours} billed h, "
-                     f"${self.total_usd:.2f}, done by {_clock(self.at(self.packing.makespan_h))} "
-                     f"(lower bound ${self.packing.lower_bound_usd:.2f})")
+        lines.append(f"this plan: {self._rented(self.packing)}, ${self.total_usd:.2f}, done by "
+                     f"{_clock(self.at(self.packing.makespan_h))} (lower bound ${self.packing.lower_bound_usd:.2f})")
         each = sprint.pipeline.compute.type if self.nodes == 1 else f"{self.nodes} x {sprint.pipeline.compute.type}"
-        lines.append(f"naive plan (one {each} per experiment): "
-                     f"{len(self.naive.instances)} instance(s), {self.naive.billed_hours} billed h, "
-                     f"${self.naive_usd:.2f}")
+        lines.append(f"naive plan (one {each} per experiment): {self._rented(self.naive)}, ${self.naive_usd:.2f}")
         share = f" ({self.savings_usd / self.naive_usd:.0%})" if self.naive_usd else ""
         lines.append(f"savings: ${self.savings_usd:.2f}{share}")
         return lines
+
+    def _rented(self, packing: Packing) -> str:
+        if self.nodes == 1:
+            return f"{len(packing.instances)} instance(s), {packing.billed_hours} billed h"
+        return (f"{len(packing.instances)} group(s) of {self.nodes} nodes, {packing.billed_hours} billed group-hours "
+                f"({packing.billed_hours * self.nodes} instance-hours)")
 
     def to_json(self) -> dict[str, Any]:
         def packing_json(packing: Packing) -> dict[str, Any]:

@@ -150,7 +150,9 @@ def test_a_multi_node_sprint_is_planned_on_groups_that_pay_for_every_node(tmp_pa
     assert group.hourly_usd == pytest.approx(3 * price) and group.usd == pytest.approx(2 * 3 * price)
     assert plan.naive.total_usd == pytest.approx(4 * 3 * price)  # one 3-node group per experiment
     assert plan.to_json()["plan"]["instances"][0]["nodes"] == 3
-    assert "3 nodes x g1-gpu-rtx6000-2 (2 GPU each)" in "\n".join(plan.describe())
+    text = "\n".join(plan.describe())
+    assert "3 nodes x g1-gpu-rtx6000-2 (2 GPU each)" in text
+    assert "1 group(s) of 3 nodes, 2 billed group-hours (6 instance-hours)" in text
 
 
 def test_a_multi_node_sprint_cannot_budget_fewer_dollars_than_one_group_hour(tmp_path):
