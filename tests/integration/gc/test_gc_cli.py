@@ -9,19 +9,11 @@ import sys
 from datetime import timedelta
 
 import pytest
+from lock_holder import hold_run_lock
 
 from stager.cloud import Backoff, BucketAccess, InstanceSpec, LinodeCloud, resource_label, stager_tags
 from stager.gc.sweep import FAILED_REASON
 from stager.ledger import Ledger
-
-HOLD = """
-import sys, time
-from pathlib import Path
-from stager.run.lock import RunLock
-RunLock(sys.argv[1], Path(sys.argv[2])).acquire()
-print("held", flush=True)
-time.sleep(120)
-"""
 
 
 class Workspace:
@@ -80,10 +72,8 @@ class Workspace:
 
     def hold(self, run_id: str) -> subprocess.Popen:
         """A live process holding the run's lock, as its controller would."""
-        proc = subprocess.Popen([sys.executable, "-c", HOLD, run_id, str(self.home)], stdout=subprocess.PIPE,
-                                text=True)
+        proc = hold_run_lock(run_id, self.home)
         self.holders.append(proc)
-        assert proc.stdout.readline().strip() == "held"
         return proc
 
     def instances(self) -> set[int]:

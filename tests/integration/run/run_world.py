@@ -156,3 +156,21 @@ def process_arguments_with_secrets(world: RunWorld) -> list[str]:
 def run_json(folder: Path) -> dict:
     runs = sorted((folder / "runs").iterdir())
     return json.loads((runs[-1] / "run.json").read_text())
+
+
+def kill_node_one_torchrun(run_id: str, timeout: float = 60) -> None:
+    """SIGKILL the torchrun of node 1 (not hosting the rendezvous) of run ``run_id``, on this machine."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                args = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"torch.distributed.run" in args and run_id.encode() in args and b"is_host=false" in args:
+                os.kill(int(proc.name), signal.SIGKILL)
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"node 1's torchrun of {run_id} was not found")

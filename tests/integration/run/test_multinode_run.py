@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import time
 from pathlib import Path
 
 import torch
-from run_world import run_json
+from run_world import kill_node_one_torchrun, run_json
 
 BATCH = 32  # per node: the global batch is 64
 BATCHES = 6  # per node and epoch
@@ -73,29 +70,11 @@ def test_two_nodes_train_as_one_process_and_leave_nothing(run_world, tmp_path):
         torch.testing.assert_close(trained[name], tensor, rtol=1e-4, atol=1e-5)
 
 
-def _kill_node_one_torchrun(run_id: str, timeout: float = 60) -> None:
-    """SIGKILL node 1's torchrun (the one not hosting the rendezvous) on this machine."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                args = (proc / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"torch.distributed.run" in args and run_id.encode() in args and b"is_host=false" in args:
-                os.kill(int(proc.name), signal.SIGKILL)
-                return
-        time.sleep(0.2)
-    raise AssertionError("node 1's torchrun was not found")
-
-
 def test_a_dead_node_stops_every_node_and_tears_all_down(run_world, tmp_path):
     pipeline = _two_node_pipeline(run_world, tmp_path, epochs=EPOCHS_UNTIL_KILLED, batches=BATCHES)
     process = run_world.start(tmp_path, str(pipeline), "--yes")
     checkpoint = run_world.wait_for_event("train.checkpoint", timeout=120, process=process)
-    _kill_node_one_torchrun(checkpoint["run_id"])
+    kill_node_one_torchrun(checkpoint["run_id"])
     out, err = process.communicate(timeout=120)
     assert process.returncode != 0
     status = run_json(tmp_path)

@@ -7,11 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
+from run_world import kill_node_one_torchrun
 
 pytestmark = pytest.mark.slow
 
@@ -31,24 +31,6 @@ def _two_node_sprint(world, folder: Path) -> Path:
     return path
 
 
-def _kill_node_one(run_id: str, timeout: float = 60) -> None:
-    """SIGKILL the torchrun of node 1 (not hosting the rendezvous) of experiment ``run_id``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                args = (proc / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"torch.distributed.run" in args and run_id.encode() in args and b"is_host=false" in args:
-                os.kill(int(proc.name), signal.SIGKILL)
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"node 1's torchrun of {run_id} was not found")
-
-
 def test_a_two_node_sprint_bills_every_node_and_a_dead_node_fails_only_its_experiment(run_world, tmp_path):
     path = _two_node_sprint(run_world, tmp_path)
     planned = subprocess.run([sys.executable, "-m", "stager", "sprint", "plan", str(path), "--no-probe", "--json",
@@ -65,7 +47,7 @@ def test_a_two_node_sprint_bills_every_node_and_a_dead_node_fails_only_its_exper
     process = run_world.start(tmp_path, str(path), "--no-probe", command=("sprint", "run"))
     try:
         checkpoint = run_world.wait_for_event("train.checkpoint", timeout=150, process=process)
-        _kill_node_one(checkpoint["run_id"])
+        kill_node_one_torchrun(checkpoint["run_id"])
         out, err = process.communicate(timeout=240)
     finally:
         if process.poll() is None:
