@@ -112,24 +112,32 @@ def start_nodes(remotes, layouts, addresses: list[str], *, job, config_file, acc
     from stager.run import instance
 
     jobs = []
-    for k, (remote, layout) in enumerate(zip(remotes, layouts)):
-        launch = NodeLaunch(nodes=len(remotes), procs_per_node=procs, endpoint=addresses[0], port=port,
-                            rdzv_id=job.run_id, index=k, address=addresses[k],
-                            interface=_interface(remote, addresses[k], k, say))
-        started = instance.start_job(remote, workdir=workdir, command_line=torchrun_command(
-            job, layout.python, launch), job=job, config_file=config_file, access=access, resume_file=resume_file)
-        say(f"node {k}: training started on instance {infos[k].id} (detached job, pid {started.pid})")
-        jobs.append(started)
+    try:
+        for k, (remote, layout) in enumerate(zip(remotes, layouts)):
+            launch = NodeLaunch(nodes=len(remotes), procs_per_node=procs, endpoint=addresses[0], port=port,
+                                rdzv_id=job.run_id, index=k, address=addresses[k],
+                                interface=_interface(remote, addresses[k], k, say))
+            started = instance.start_job(remote, workdir=workdir, command_line=torchrun_command(
+                job, layout.python, launch), job=job, config_file=config_file, access=access,
+                resume_file=resume_file)
+            say(f"node {k}: training started on instance {infos[k].id} (detached job, pid {started.pid})")
+            jobs.append(started)
+    except BaseException:
+        # The nodes already started would wait for the others at the rendezvous (for minutes, holding their GPUs).
+        for k, (remote, started) in enumerate(zip(remotes, jobs)):
+            _quietly(say, f"stopping node {k}'s job", lambda r=remote, j=started: _kill_group(r, j))
+        raise
     return jobs
 
 
 def _interface(remote, address: str, k: int, say: Callable[[str], None]) -> str | None:
     """The interface holding node ``k``'s ``address``, for gloo and NCCL to bind to; None (torch chooses) when
-    the node cannot tell."""
-    try:
-        listing = remote.run(ADDRESSES_COMMAND, check=False, stream=False, display="list the node's addresses").stdout
-    except StagerError:
-        listing = ""
+    the node cannot tell (no ``ip`` there, or no interface holds it).
+
+    Raises:
+        StagerError: the node cannot be reached.
+    """
+    listing = remote.run(ADDRESSES_COMMAND, check=False, stream=False, display="list the node's addresses").stdout
     interface = interface_for(address, listing)
     if interface is None:
         say(f"node {k}: no network interface holds {address}; gloo and NCCL choose their own")
@@ -298,10 +306,14 @@ def stop_nodes(remotes, jobs, infos, *, cloud, say: Callable[[str], None], grace
         if waiting:
             time.sleep(0.5)
     for k, remote, job in live:
-        sweep = f"{command('kill', '-s', 'KILL', '--', f'-{job.pid}')} 2>/dev/null || true"
-        _quietly(say, f"killing what is left of node {k}'s job",
-                 lambda r=remote, s=sweep: r.run(s, stream=False, display=f"kill what is left of job {JOB_NAME}"))
+        _quietly(say, f"killing what is left of node {k}'s job", lambda r=remote, j=job: _kill_group(r, j))
     say(f"training stopped on node(s) {', '.join(str(k) for k, _, _ in live) or 'none'}")
+
+
+def _kill_group(remote, job) -> None:
+    """SIGKILL the job's whole process group (a killed torchrun leaves its workers behind)."""
+    sweep = f"{command('kill', '-s', 'KILL', '--', f'-{job.pid}')} 2>/dev/null || true"
+    remote.run(sweep, stream=False, display=f"kill what is left of job {JOB_NAME}")
 
 
 def _running(remote, job) -> bool:

@@ -20,8 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from stager.cloud import InstanceInfo
+from stager.errors import StagerError
 from stager.run.fleet import CreateGate
-from stager.run.guard import Rented, billed_usd
+from stager.run.guard import InstanceLost, Rented, billed_usd
 
 __all__ = ["NodeGroups"]
 
@@ -96,16 +97,24 @@ class NodeGroups:
         stopped (None when it was not).
 
         Raises:
-            NodeFailed: a node's job ended badly (every node's job was stopped); InstanceLost: a node is gone.
+            NodeFailed: a node's job ended badly (every node's job was stopped); InstanceLost: a node is gone;
+            StagerError: the jobs could not be started (those that were are stopped).
         """
         from stager.run.multinode import follow_nodes, start_nodes
         from stager.run.nodes import procs_per_node, rendezvous_port
 
         sandboxed = self.target.sandboxed
         procs = procs_per_node(self.spec.compute.gpus_per_node or 0, sandboxed=sandboxed)
-        jobs = start_nodes(remotes, layouts, inst.addresses, job=job, config_file=config_file, access=access,
-                           workdir=workdir, port=rendezvous_port(sandboxed=sandboxed, turn=len(inst.served)),
-                           procs=procs, resume_file=None, say=say, infos=inst.nodes)
+        try:
+            jobs = start_nodes(remotes, layouts, inst.addresses, job=job, config_file=config_file, access=access,
+                               workdir=workdir, port=rendezvous_port(sandboxed=sandboxed, turn=len(inst.served)),
+                               procs=procs, resume_file=None, say=say, infos=inst.nodes)
+        except StagerError as exc:
+            gone = [(k, info.id) for k, info in enumerate(inst.nodes) if self.cloud.get_instance(info.id) is None]
+            if gone:
+                k, instance_id = gone[0]
+                raise InstanceLost(f"instance {instance_id} (node {k}) disappeared ({exc})") from None
+            raise
         code, stop = follow_nodes(remotes, jobs, inst.nodes, check=check, cloud=self.cloud, say=say,
                                   reconnect_timeout=self.options.reconnect_timeout)
         return code, stop.reason if stop is not None else None
