@@ -1,10 +1,40 @@
-"""Fixtures shared by every test folder: one real emulator per session, reset between tests."""
+"""Fixtures shared by every test folder: one real emulator per session, reset between tests.
+
+The suite runs on two pytest-xdist workers (``-n 2 --dist loadgroup`` in pyproject.toml):
+most of its time is spent waiting on SSH, sandboxes and servers, not computing. Each
+worker has its own session fixtures (emulator, gold image). Tests go to whichever worker
+is free, except that the tests of a file using a module-scoped fixture share a worker (so
+the fixture is made once), and so do all tests of one real server (the SLURM cluster, the
+PostgreSQL server), so that each is started once.
+"""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+
+_ONE_WORKER_FOLDERS = ("integration/slurm", "integration/ledger_pg")  # one real server each, started once
+_TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        where = item.path.resolve().relative_to(_TESTS).as_posix()
+        group = next((folder for folder in _ONE_WORKER_FOLDERS if where.startswith(folder + "/")), None)
+        if group is None and _uses_wider_fixtures(item):
+            group = where
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _uses_wider_fixtures(item) -> bool:
+    """Whether ``item`` uses a fixture made once per module, class or package (made again on each worker)."""
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", None)
+    if definitions is None:  # another pytest: keep the file together, to be safe
+        return True
+    return any(d.scope in ("module", "class", "package") for defs in definitions.values() for d in defs)
 
 
 @pytest.fixture(scope="session")

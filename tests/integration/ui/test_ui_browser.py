@@ -27,14 +27,22 @@ def browser():
 
 def _follow(browser, element) -> None:
     """Click ``element`` and wait for the page it leads to: a click returns before the new page is there."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.ui import WebDriverWait
 
     old_page = browser.find_element(By.TAG_NAME, "html")
+
+    def left(driver) -> bool:
+        try:
+            old_page.is_enabled()
+            return False
+        except WebDriverException:  # stale; or, caught mid-navigation, Chromium's "does not belong to the document"
+            return True
+
     element.click()
     wait = WebDriverWait(browser, 20)
-    wait.until(staleness_of(old_page))
+    wait.until(left)
     wait.until(lambda driver: driver.execute_script("return document.readyState") == "complete")
 
 
