@@ -5,14 +5,17 @@ creations themselves pass a `CreateGate` one at a time, each recorded (so the
 teardown knows it) before the next may start; the boots, which take minutes on
 Linode, overlap. When the run is interrupted, or one node cannot boot, the gate
 closes: the teardown then sees every instance that was created, and no thread
-creates another afterwards (not even a boot's retry).
+creates another afterwards (not even a boot's retry). A gate may have a parent (a
+sprint's, for its groups of nodes): closing the parent stops every child's
+creations, while a child closing leaves the parent, and the sprint's other
+instances, open.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import TypeVar
 
 from stager.errors import Interrupted
@@ -24,20 +27,21 @@ _POLL_S = 0.2  # the main thread wakes this often, so Ctrl-C and SIGTERM reach i
 
 
 class CreateGate:
-    """Lets one instance creation through at a time until it is closed."""
+    """Lets one instance creation through at a time until it is closed (or its ``parent`` is)."""
 
-    def __init__(self) -> None:
+    def __init__(self, parent: CreateGate | None = None) -> None:
         self._lock = threading.Lock()
         self._closed = False
+        self._parent = parent  # e.g. a sprint's gate, closed when the whole sprint stops
 
     @contextmanager
     def creating(self) -> Iterator[None]:
-        """Hold the gate while an instance is created and recorded.
+        """Hold the gate (and its parent's) while an instance is created and recorded.
 
         Raises:
-            Interrupted: the gate is closed (the run is stopping).
+            Interrupted: the gate or its parent is closed (the run is stopping).
         """
-        with self._lock:
+        with self._parent.creating() if self._parent is not None else nullcontext(), self._lock:
             if self._closed:
                 raise Interrupted("the run is stopping: no more instances are created")
             yield
@@ -62,17 +66,18 @@ class _Boot(threading.Thread):
             self.error = exc
 
 
-def boot_all(count: int, boot: Callable[[int, CreateGate], T], gate: CreateGate | None = None) -> list[T]:
+def boot_all(count: int, boot: Callable[[int, CreateGate], T], parent: CreateGate | None = None) -> list[T]:
     """``boot(k, gate)`` for k in 0 .. count - 1, all at once; their results in that order.
 
-    ``boot`` must create its instance inside ``gate.creating()`` and record it there. ``gate``: one the
-    caller closes too (a sprint, when it stops); by default a gate of this call's own.
+    ``boot`` must create its instance inside ``gate.creating()`` and record it there. The gate is this
+    call's own, closed when a boot fails or the caller is interrupted; ``parent`` is one the caller may
+    close as well (a sprint's, when it stops), which does not close with it.
 
     Raises:
         The first failure of any boot (the gate is closed at once; instances that
         did boot are recorded, for the caller's teardown), or KeyboardInterrupt.
     """
-    gate = gate or CreateGate()
+    gate = CreateGate(parent)
     threads = [_Boot(k, boot, gate) for k in range(count)]
     for thread in threads:
         thread.start()

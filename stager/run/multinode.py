@@ -91,10 +91,11 @@ class _Stopping(Exception):
 
 
 def provision_nodes(cloud, count: int, *, sandboxed: bool, role: str, boot: Callable[[str, CreateGate], InstanceInfo],
-                    gate: CreateGate | None = None) -> tuple[list[InstanceInfo], list[str]]:
+                    parent: CreateGate | None = None) -> tuple[list[InstanceInfo], list[str]]:
     """Boot ``count`` instances at once (``boot(role, gate)``, e.g. `stager.run.instance.provision` with
-    ``private_ip``), labelled ``<role><k>``; return them and their addresses, in node order."""
-    infos = boot_all(count, lambda k, open_gate: boot(f"{role}{k}", open_gate), gate)
+    ``private_ip``), labelled ``<role><k>``; return them and their addresses, in node order. ``parent``: a
+    gate that stops these creations too (`stager.run.fleet.boot_all`)."""
+    infos = boot_all(count, lambda k, gate: boot(f"{role}{k}", gate), parent)
     addresses = [node_address(info, sandboxed=sandboxed) for info in infos]
     order = node_order(addresses)
     return [infos[i] for i in order], [addresses[i] for i in order]

@@ -61,7 +61,7 @@ class NodeGroups:
 
         try:
             infos, addresses = provision_nodes(self.cloud, spec.compute.nodes, sandboxed=self.target.sandboxed,
-                                               role=f"{role}n", boot=boot, gate=self._gate)
+                                               role=f"{role}n", boot=boot, parent=self._gate)
             self._admit_peers(inst, peer_addresses(infos, addresses), access)
         except BaseException:
             with self._lock:

@@ -44,13 +44,17 @@ def test_a_failed_boot_is_raised_at_once_and_no_instance_is_created_after_it():
             outcome["refused"] = exc
         return k
 
+    sprint = CreateGate()  # a sprint's gate: one group's failure must not stop the others' creations
     with pytest.raises(RuntimeError, match="node 0 did not boot"):
-        boot_all(2, boot)
+        boot_all(2, boot, sprint)
     slow_may_create.set()
     deadline = time.monotonic() + 5
     while "refused" not in outcome and time.monotonic() < deadline:
         time.sleep(0.01)
     assert created == [] and "stopping" in str(outcome["refused"])
+    with sprint.creating():  # still open for the sprint's other instances
+        created.append(99)
+    assert created == [99]
 
 
 def test_closing_waits_for_a_creation_under_way_to_be_recorded():
@@ -76,10 +80,11 @@ def test_closing_waits_for_a_creation_under_way_to_be_recorded():
 
 
 def test_ctrl_c_while_the_nodes_boot_closes_the_gate():
-    gate = CreateGate()
     release = threading.Event()
+    gates: list[CreateGate] = []
 
     def boot(k: int, gate: CreateGate) -> int:
+        gates.append(gate)
         release.wait(10)
         return k
 
@@ -87,9 +92,19 @@ def test_ctrl_c_while_the_nodes_boot_closes_the_gate():
     ctrl_c.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            boot_all(2, boot, gate)  # the main thread waits here, as `stager run` does
+            boot_all(2, boot)  # the main thread waits here, as `stager run` does
     finally:
         ctrl_c.cancel()
         release.set()
-    with pytest.raises(Interrupted), gate.creating():
+    with pytest.raises(Interrupted), gates[0].creating():  # a boot's retry would create nothing now
+        pass
+
+
+def test_a_closed_parent_gate_refuses_the_creations_of_every_child():
+    sprint = CreateGate()
+    group = CreateGate(sprint)
+    with group.creating():
+        pass
+    sprint.close()
+    with pytest.raises(Interrupted), group.creating():
         pass
