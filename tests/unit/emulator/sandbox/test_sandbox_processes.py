@@ -11,6 +11,15 @@ def _pids(stdout, count: int) -> list[int]:
     return [int(stdout.readline()) for _ in range(count)]
 
 
+def _command_name(pid: int) -> str | None:
+    """What ``pid`` runs now (``nohup`` until it has set SIGHUP aside and exec'd its command)."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
 def test_foreground_command_dies_and_nohup_job_survives_a_disconnect(host, ssh, proc_tools):
     alive, wait_until = proc_tools
     client = ssh(host)
@@ -20,6 +29,8 @@ def test_foreground_command_dies_and_nohup_job_survives_a_disconnect(host, ssh, 
         "echo $$; sleep 60"
     )
     nohup_pid, setsid_pid, shell_pid = _pids(out, 3)
+    # nohup ignores SIGHUP only once it runs: a hang-up before then would kill it (a race on a busy machine).
+    assert wait_until(lambda: _command_name(nohup_pid) == "sleep"), "nohup never ran its command"
     client.close()
     assert wait_until(lambda: not alive(shell_pid)), "foreground command survived the disconnect"
     assert alive(nohup_pid) and alive(setsid_pid)
