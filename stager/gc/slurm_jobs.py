@@ -21,8 +21,7 @@ from stager.errors import StagerError
 from stager.gc.facts import LocalFacts
 from stager.gc.slurm_rules import JobCheck, JobDecision, decide_job
 from stager.ledger import Ledger
-from stager.slurm.commands import SlurmCommands
-from stager.slurm.engine import JOB_KIND
+from stager.slurm.commands import JOB_KIND, SlurmCommands
 
 __all__ = ["ASK_TIMEOUT_S", "JOB_KIND", "JobOutcome", "cancel_job", "check_job", "sweep_slurm_jobs"]
 

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from stager.errors import StagerError, UsageError
 
-__all__ = ["JobEnd", "SlurmCommandFailed", "SlurmCommands"]
+__all__ = ["JOB_KIND", "JobEnd", "SlurmCommandFailed", "SlurmCommands"]
+
+JOB_KIND = "slurm_job"  # the ledger's resource kind for a submitted job (the run records it; stager gc reads it)
 
 _SCONTROL_FIELD = r"(?:^|\s){}=(\S+)"
 

@@ -28,12 +28,11 @@ from stager.ids import new_id
 from stager.pipeline import PipelineSpec
 from stager.run.engine import RunEngine, RunOptions, RunResult
 from stager.run.job import config_text
-from stager.slurm.commands import JobEnd, SlurmCommands
+from stager.slurm.commands import JOB_KIND, JobEnd, SlurmCommands
 from stager.slurm.script import ScriptFacts, job_name, render_script
 
 __all__ = ["POLL_ENV", "SlurmEngine", "dry_run_script", "poll_every_s", "run_on_slurm"]
 
-JOB_KIND = "slurm_job"  # the ledger's resource kind for a submitted job
 SCRIPT_FILE = "job.sbatch"
 POLL_ENV = "STAGER_SLURM_POLL_S"  # how often squeue is asked, in seconds
 DEFAULT_POLL_S = 5.0

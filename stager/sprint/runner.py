@@ -59,13 +59,17 @@ JOIN_TIMEOUT_S = 60.0  # how long the end of a sprint waits for its lanes to sto
 @dataclass
 class _Instance:
     plan: InstancePlan
-    info: object = None  # InstanceInfo while it lives (node 0's, for a group of nodes)
-    nodes: list = field(default_factory=list)  # every node's InstanceInfo, in node order ([info] for one)
+    nodes: list = field(default_factory=list)  # every node's InstanceInfo once created, in node order
     addresses: list[str] = field(default_factory=list)  # the nodes' addresses for torchrun, in node order
     rented: Rented | None = None
     committed_until: datetime | None = None  # the latest end of an experiment started on it
     reserved_usd: float = 0.0  # its first billed hour, counted from the moment it may be created until it is
     served: list[Outcome] = field(default_factory=list)
+
+    @property
+    def info(self):
+        """The instance (node 0, for a group of nodes); None before it is created."""
+        return self.nodes[0] if self.nodes else None
 
 
 class SprintRunner(NodeGroups, ExperimentRuns, RunEngine):
@@ -206,7 +210,7 @@ class SprintRunner(NodeGroups, ExperimentRuns, RunEngine):
             infos, addresses = [info], []
             rented = Rented(info.id, info.created or self.cloud.now(), hourly)
         with self._lock:
-            inst.info, inst.nodes, inst.addresses = infos[0], infos, addresses
+            inst.nodes, inst.addresses = infos, addresses
             inst.rented = rented
             inst.reserved_usd = 0.0
             self.rented.append(inst.rented)

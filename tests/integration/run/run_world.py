@@ -76,14 +76,7 @@ class RunWorld:
 
     def run(self, folder: Path, *args: str, timeout: float = 240, command: tuple[str, ...] = ("run",),
             **env: str) -> subprocess.CompletedProcess:
-        process = self.start(folder, *args, command=command, **env)
-        try:
-            out, err = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            out, err = process.communicate()
-            pytest.fail(f"stager run took over {timeout} s; stderr:\n{err[-3000:]}")
-        return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+        return finish(self.start(folder, *args, command=command, **env), timeout)
 
     def ledger(self):
         from stager.ledger import Ledger
@@ -174,3 +167,14 @@ def kill_node_one_torchrun(run_id: str, timeout: float = 60) -> None:
                 return
         time.sleep(0.2)
     raise AssertionError(f"node 1's torchrun of {run_id} was not found")
+
+
+def finish(process: subprocess.Popen, timeout: float) -> subprocess.CompletedProcess:
+    """Wait for a ``stager`` subprocess (started in a session of its own); kill its group and fail past ``timeout``."""
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        pytest.fail(f"stager took over {timeout} s; stderr:\n{err[-3000:]}")
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from run_world import RunWorld
+from run_world import RunWorld, finish
 
 from stager.hashing import sha256_file
 
@@ -37,13 +37,8 @@ def _stager(folder: Path, cluster, *args: str) -> subprocess.Popen:
 
 
 def _finish(process: subprocess.Popen, timeout: float = 90) -> tuple[int, str, str]:
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        out, err = process.communicate()
-        pytest.fail(f"stager took over {timeout} s; stderr:\n{err[-3000:]}")
-    return process.returncode, out, err
+    done = finish(process, timeout)
+    return done.returncode, done.stdout, done.stderr
 
 
 def _ledger(folder: Path):
