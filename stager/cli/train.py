@@ -26,11 +26,15 @@ _PRINT = typer.Option(
 
 
 def _run(subcommand: str, ctx: typer.Context, config: list[Path] | None, print_config: bool) -> None:
+    from stager.interrupts import interruptible
     from stager.train import config as train_config
 
     # The root command reads --debug from anywhere on the line; it is not an override.
     overrides = [arg for arg in ctx.args if arg != "--debug"]
-    result = train_config.run(subcommand, list(config or []), overrides, print_config=print_config, echo=typer.echo)
+    # SIGTERM (a run stopped by its controller, a preempted SLURM job) ends training as Ctrl-C does:
+    # the checkpoints already written are made durable and announced (pushed) before the exit.
+    with interruptible():
+        result = train_config.run(subcommand, list(config or []), overrides, print_config=print_config, echo=typer.echo)
     if subcommand == "predict" and result is not None:
         typer.echo(str(result))
 

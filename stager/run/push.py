@@ -57,6 +57,7 @@ from stager.errors import JobFailed
 from stager.hashing import sha256_file
 from stager.run.report import emit
 from stager.train.callbacks.base import Callback
+from stager.train.checkpoint_writer import SavedCheckpoint
 
 __all__ = ["INDEX_NAME", "BadIndex", "CheckpointPush", "index_key", "read_index"]
 
@@ -246,7 +247,7 @@ class CheckpointPush(Callback):
                                             endpoint_url=self.endpoint_url)
         return settings
 
-    def on_checkpoint_saved(self, trainer, pl_module, path: str) -> None:
+    def on_checkpoint_saved(self, trainer, pl_module, path: SavedCheckpoint) -> None:
         name = os.path.basename(path)
         try:
             if self._settings is None:
@@ -258,7 +259,7 @@ class CheckpointPush(Callback):
             return
         if self._worker is None:
             self._worker = _Worker(self._push)
-        job = _Job(staged, name, _join(self.prefix, name), trainer.global_step, trainer.current_epoch)
+        job = _Job(staged, name, _join(self.prefix, name), path.global_step, path.epoch)
         self._worker.submit(job)
 
     def on_fit_end(self, trainer, pl_module) -> None:

@@ -1,9 +1,11 @@
 """Writing and reading checkpoints.
 
-A checkpoint is a self-describing dict (see ``Trainer._dump_checkpoint`` for its
+A checkpoint is a self-describing dict (see ``Trainer.dump_checkpoint`` for its
 keys).  It is written atomically: temporary file in the same folder, fsync,
 rename, fsync of the folder, so a crash leaves either the old file or the new
-one, never a truncated ``last.ckpt``.
+one, never a truncated ``last.ckpt``.  The write and the rest are separate steps
+(``write_pending``, ``commit``), so the rest can wait for the disk on another
+thread (``checkpoint_writer.py``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, NamedTuple
 
 import torch
 
@@ -20,25 +22,61 @@ from stager.errors import UsageError
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` ``obj`` to ``path`` so that readers never see a partial file."""
+    return commit(write_pending(obj, path))
+
+
+class PendingCheckpoint(NamedTuple):
+    """A checkpoint written into its temporary file, not yet durable nor at its path."""
+
+    handle: BinaryIO
+    temp_name: str
+    path: Path
+
+
+def write_pending(obj: Any, path: str | Path) -> PendingCheckpoint:
+    """``torch.save`` ``obj`` into a new temporary file beside ``path``.
+
+    Once this returns, the file holds exactly ``obj`` as it was: later changes to the
+    tensors do not reach it.  ``commit`` makes it durable and puts it at ``path``.
+    """
     path = Path(path)
     folder = path.parent
     if not os.path.isdir(folder):
         folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = _new_temp_file(folder, path.name)
+    fd, temp_name = _new_temp_file(folder, path.name)
+    handle = os.fdopen(fd, "wb")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
+        torch.save(obj, handle)
+        handle.flush()
     except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
+        discard(PendingCheckpoint(handle, temp_name, path))
         raise
-    _fsync_dir(folder)
-    return path
+    return PendingCheckpoint(handle, temp_name, path)
+
+
+def commit(pending: PendingCheckpoint) -> Path:
+    """fsync, rename over the final name, fsync the folder: the file is now durable at its path.
+
+    A crash before the rename leaves the old file; the rename only follows the fsync.
+    """
+    try:
+        with pending.handle:
+            os.fsync(pending.handle.fileno())
+        os.replace(pending.temp_name, pending.path)
+    except BaseException:
+        discard(pending)
+        raise
+    _fsync_dir(pending.path.parent)
+    return pending.path
+
+
+def discard(pending: PendingCheckpoint) -> None:
+    """Close and delete a temporary file that will not become a checkpoint."""
+    pending.handle.close()
+    try:
+        os.unlink(pending.temp_name)
+    except FileNotFoundError:
+        pass
 
 
 _temp_numbers = itertools.count()

@@ -266,6 +266,8 @@ def _train_batch(trainer, plan: _StepPlan, batch: Any, batch_idx: int, should_st
     if plan.batch_end_module:
         trainer._call_module("on_train_batch_end", output, batch, batch_idx)
     trainer._train_results.settle(loss)
+    if trainer._checkpoint_writer.durable:  # a checkpoint saved in the background is now on disk
+        trainer._announce_checkpoints()
     return outcome
 
 

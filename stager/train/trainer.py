@@ -23,6 +23,7 @@ from stager.train.callbacks.base import Callback
 from stager.train.callbacks.early_stopping import EarlyStopping
 from stager.train.callbacks.model_checkpoint import ModelCheckpoint
 from stager.train.callbacks.progress import TQDMProgressBar
+from stager.train.checkpoint_writer import CheckpointWriter
 from stager.train.datamodule import DataModule
 from stager.train.loggers.base import Logger
 from stager.train.module import Module
@@ -184,6 +185,7 @@ class Trainer(CheckpointMixin):
         self._validated_at_step = -1
         self._dataloader_suffix = ""
         self._epoch_prog_bar: dict[str, torch.Tensor] = {}
+        self._checkpoint_writer = CheckpointWriter()
 
     # -- construction helpers ---------------------------------------------
     def _make_loggers(self, logger: Any) -> list[Logger]:
@@ -490,6 +492,7 @@ class Trainer(CheckpointMixin):
             self._call_module("teardown", stage)
         self._call_datamodule("teardown", stage)
         self.strategy.teardown(finished=status == "finished")
+        self._checkpoint_writer.close()  # (already settled: this stops its thread)
         self._results = self._train_results = None
         self._batch = None
 
@@ -533,6 +536,7 @@ class Trainer(CheckpointMixin):
             self._call_all("on_fit_start")
             loops.sanity_check(self)
             loops.fit_loop(self)
+            self._settle_checkpoints()  # on_fit_end sees every checkpoint on disk and announced
             self._call_all("on_fit_end")
         self.state.stage = None
 
@@ -542,8 +546,11 @@ class Trainer(CheckpointMixin):
         try:
             yield
         except BaseException as exc:
-            self._call_callbacks("on_exception", exc)
-            self._teardown(stage, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
+            try:
+                self._settle_checkpoints(quiet=True)
+            finally:  # (a second Ctrl-C while waiting for the disk still tears down)
+                self._call_callbacks("on_exception", exc)
+                self._teardown(stage, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
             raise
         self._teardown(stage, "finished")
 

@@ -12,6 +12,7 @@ Under DDP the RNG states are rank zero's.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ import torch
 
 import stager
 from stager.errors import UsageError
-from stager.train.checkpoint import atomic_save, load_checkpoint
+from stager.train.checkpoint import load_checkpoint
+from stager.train.checkpoint_writer import SavedCheckpoint
 from stager.train.errors import NonFiniteLossError
 from stager.train.seed import capture_rng_states, restore_rng_states
 
@@ -36,6 +38,7 @@ class CheckpointMixin:
             raise NonFiniteLossError(flag, self._last_good_checkpoint())
 
     def _last_good_checkpoint(self) -> str | None:
+        self._settle_checkpoints(quiet=True)  # a checkpoint still being made durable counts once it is
         for callback in self.checkpoint_callbacks:
             if callback.last_model_path and Path(callback.last_model_path).exists():
                 return callback.last_model_path
@@ -82,8 +85,13 @@ class CheckpointMixin:
         model.on_save_checkpoint(checkpoint)
         return checkpoint
 
-    def save_checkpoint(self, filepath: str | os.PathLike, weights_only: bool = False) -> None:
+    def save_checkpoint(self, filepath: str | os.PathLike, weights_only: bool = False, *,
+                        background: bool = False) -> None:
         """Write a checkpoint atomically on rank zero, then tell callbacks and loggers.
+
+        With ``background`` (what ``ModelCheckpoint`` uses) this returns once the file is
+        written; its fsync and rename finish on a background thread, and callbacks hear
+        of it at a later batch boundary or at the end of the stage (``checkpoint_writer.py``).
 
         Raises:
             NonFiniteLossError: the loss went NaN/Inf since the last check; the
@@ -95,11 +103,36 @@ class CheckpointMixin:
         checkpoint = self.dump_checkpoint(weights_only)
         if not self.is_global_zero:
             return
-        atomic_save(checkpoint, filepath)
-        path = str(filepath)
+        saved = SavedCheckpoint(os.fspath(filepath), checkpoint["epoch"], checkpoint["global_step"])
+        self._checkpoint_writer.save(checkpoint, saved, background, announce=self._announce_checkpoint)
+
+    def _remove_checkpoint(self, filepath: str) -> None:
+        """Delete a checkpoint on rank zero, after every save asked for before is durable."""
+        if self.is_global_zero:
+            self._checkpoint_writer.delete(filepath)
+
+    def _announce_checkpoints(self) -> None:
+        self._checkpoint_writer.announce_durable(self._announce_checkpoint)
+
+    def _announce_checkpoint(self, path: SavedCheckpoint) -> None:
         for logger in self.loggers:
             logger.after_save_checkpoint(path)
         self._call_callbacks("on_checkpoint_saved", path)
+
+    def _settle_checkpoints(self, quiet: bool = False) -> None:
+        """Wait until every checkpoint asked for is durable, and announce them.
+
+        ``quiet``: on the way out of a failure, report a failed write on stderr instead
+        of raising it over the failure already under way.
+        """
+        try:
+            self._checkpoint_writer.wait()
+        except Exception as exc:
+            if not quiet:
+                raise
+            print(f"stager: a checkpoint could not be written: {type(exc).__name__}: {exc}", file=sys.stderr)
+        finally:
+            self._announce_checkpoints()
 
     def _resolve_ckpt_path(self, ckpt_path: str) -> str:
         if ckpt_path not in ("last", "best"):

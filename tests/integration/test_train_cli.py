@@ -17,7 +17,18 @@ MODELS = '''
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from stager.train import DataModule, Module
+from stager.train import Callback, DataModule, Module
+
+
+class Announced(Callback):
+    """Appends each announced checkpoint (name and step) to a file, as a push would send it."""
+
+    def __init__(self, record: str = "announced.txt"):
+        self.record = record
+
+    def on_checkpoint_saved(self, trainer, pl_module, path):
+        with open(self.record, "a") as f:
+            f.write(f"{path.rsplit('/', 1)[-1]} {path.global_step}\\n")
 
 
 class Regressor(Module):
@@ -269,3 +280,33 @@ def test_option_without_its_value_exits_2(fit_mistakes):
     result, _ = fit_mistakes["no-value"]
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "--config" in result.stderr
+
+
+def test_sigterm_ends_fit_with_every_durable_checkpoint_announced(workdir):
+    """A stopped run (SIGTERM from its controller, a SLURM preemption) keeps and announces its checkpoints."""
+    import signal
+    import time
+
+    script = shutil.which("stager", path=str(Path(sys.executable).parent))
+    command = [script] if script else [sys.executable, "-c", "from stager.cli.main import main; main()"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(workdir), os.environ.get("PYTHONPATH", "")]))
+    config = yaml.safe_load(CONFIG)
+    config["trainer"]["max_epochs"] = 100000
+    config["trainer"]["callbacks"].append({"class_path": "clitiny_models.Announced"})
+    (workdir / "forever.yaml").write_text(yaml.safe_dump(config))
+    process = subprocess.Popen([*command, "train", "fit", "-c", "forever.yaml"], cwd=workdir, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    record = workdir / "announced.txt"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(record.read_text().splitlines() if record.exists() else []) < 6:
+        assert process.poll() is None, process.communicate()[1]
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    folder = next(workdir.glob("logs/**/checkpoints"))
+    assert not [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+    last_step = torch.load(folder / "last.ckpt", weights_only=False)["global_step"]
+    announced = record.read_text().splitlines()
+    assert f"last.ckpt {last_step}" in announced  # the newest durable checkpoint was announced before the exit

@@ -74,4 +74,10 @@ class Callback:
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None: ...
     def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None: ...
     def on_checkpoint_saved(self, trainer, pl_module, path: str) -> None:
-        """Called on rank zero after ``path`` was written atomically and completely."""
+        """Called on rank zero once ``path`` is written atomically, completely and durably.
+
+        ``ModelCheckpoint``'s saves finish in the background, so this may come a few
+        batches after the save: ``path.epoch`` and ``path.global_step`` (a
+        ``SavedCheckpoint``, a ``str``) are the checkpoint's own.  The file is not
+        deleted before this hook has run.
+        """

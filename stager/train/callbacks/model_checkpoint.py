@@ -133,7 +133,7 @@ class ModelCheckpoint(Callback):
         path = self.format_checkpoint_name(metrics, trainer.current_epoch, trainer.global_step)
         if self.monitor is None:
             previous = self.best_model_path
-            trainer.save_checkpoint(path, self.save_weights_only)
+            trainer.save_checkpoint(path, self.save_weights_only, background=True)
             self.best_model_path = path
             if previous and previous != path and self.save_top_k == 1:
                 self._remove(trainer, previous)
@@ -152,7 +152,7 @@ class ModelCheckpoint(Callback):
             if not self._better(score, self.best_k_models[worst]):
                 return
         path = self._unique(path)
-        trainer.save_checkpoint(path, self.save_weights_only)
+        trainer.save_checkpoint(path, self.save_weights_only, background=True)
         self.best_k_models[path] = score
         if not keep_all and len(self.best_k_models) > self.save_top_k:
             worst = self.kth_best_model_path
@@ -175,15 +175,12 @@ class ModelCheckpoint(Callback):
 
     def _save_last(self, trainer) -> None:
         path = os.path.join(self.dirpath, self.CHECKPOINT_NAME_LAST + self.FILE_EXTENSION)
-        trainer.save_checkpoint(path, self.save_weights_only)
+        trainer.save_checkpoint(path, self.save_weights_only, background=True)
         self.last_model_path = path
 
     def _remove(self, trainer, path: str) -> None:
-        if trainer.is_global_zero and path != self.last_model_path:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
+        if path != self.last_model_path:
+            trainer._remove_checkpoint(path)
 
     # -- resume ------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
