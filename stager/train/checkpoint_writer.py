@@ -132,11 +132,11 @@ class CheckpointWriter:
 
     def _raise_failure(self) -> None:
         """Raise a background failure now, at the next save, rather than at the end of training."""
-        if self._futures and self._futures[0].done():
-            still_running = [f for f in self._futures if not f.done()]
-            finished, self._futures = self._futures, still_running
+        finished = [f for f in self._futures if f.done()]
+        if finished:
+            self._futures = [f for f in self._futures if f not in finished]
             for future in finished:
-                if future.done() and future.exception() is not None:
+                if future.exception() is not None:
                     raise future.exception()
 
 
