@@ -48,10 +48,28 @@ def write_pending(obj: Any, path: str | Path) -> PendingCheckpoint:
     try:
         torch.save(obj, handle)
         handle.flush()
-    except BaseException:
+    except BaseException as exc:
         discard(PendingCheckpoint(handle, temp_name, path))
+        interrupt = _interrupt_behind(exc)
+        if interrupt is not None and interrupt is not exc:
+            raise interrupt from None
         raise
     return PendingCheckpoint(handle, temp_name, path)
+
+
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (or SIGTERM) that ``exc`` hides, if any.
+
+    torch's zip writer closes the archive when ``torch.save`` is interrupted, fails on the
+    half-written file and raises a RuntimeError over the KeyboardInterrupt: the interrupt
+    is what happened, and what the caller must see.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__context__
+    return None
 
 
 def commit(pending: PendingCheckpoint) -> Path:
@@ -93,6 +111,25 @@ def _new_temp_file(folder: Path, name: str) -> tuple[int, str]:
             return os.open(tmp_name, flags, 0o600), tmp_name
         except FileExistsError:  # left behind by an earlier process with the same id
             continue
+
+
+def remove_own_temp_files(folder: str | Path) -> None:
+    """Delete this process's temporary checkpoint files in ``folder``.
+
+    For when every save of this process is finished: what is left is a write cut short
+    between creating its file and owning it (an interrupt lands between any two lines).
+    """
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    own = f".{os.getpid()}-"
+    for name in names:
+        if name.startswith(".") and name.endswith(".tmp") and own in name:
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:
+                pass
 
 
 def _fsync_dir(folder: Path) -> None:

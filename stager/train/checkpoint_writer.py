@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from stager.train.checkpoint import PendingCheckpoint, commit, write_pending
+from stager.train.checkpoint import PendingCheckpoint, commit, remove_own_temp_files, write_pending
 
 
 class SavedCheckpoint(str):
@@ -53,6 +53,7 @@ class CheckpointWriter:
         self._futures: list[Future] = []
         self._unannounced: collections.Counter[str] = collections.Counter()  # saves asked for, not announced
         self._delete_when_announced: set[str] = set()
+        self._folders: set[str] = set()  # where this writer has saved, for close() to tidy
 
     def __reduce__(self):
         # A spawned DDP worker gets a writer of its own: threads stay in this process.
@@ -70,6 +71,7 @@ class CheckpointWriter:
             OSError: this write failed, or an earlier background one did.
         """
         self._raise_failure()
+        self._folders.add(os.path.dirname(os.path.abspath(path)))
         if self._unannounced[path]:
             self.wait()
             self.announce_durable(announce)
@@ -113,13 +115,17 @@ class CheckpointWriter:
             raise failure
 
     def close(self) -> None:
-        """Wait for the work asked for, then stop the thread (a later save starts another)."""
+        """Wait for the work asked for, stop the thread (a later save starts another), and
+        delete any temporary file an interrupted save left behind."""
         try:
             self.wait()
         finally:
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
                 self._executor = None
+            for folder in self._folders:
+                remove_own_temp_files(folder)
+            self._folders.clear()
 
     def _submit(self, work: Callable[..., Any], *args: Any) -> None:
         if self._executor is None:

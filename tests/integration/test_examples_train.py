@@ -18,11 +18,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
-def _restore_seed_env(monkeypatch):
+def _seeded(monkeypatch):
     # seed_everything writes these into os.environ; monkeypatch puts them back afterwards.
     monkeypatch.setenv("STAGER_GLOBAL_SEED", "0")
     monkeypatch.setenv("PYTHONHASHSEED", "0")
     monkeypatch.setenv("STAGER_SEED_WORKERS", "0")
+    from stager.train import seed_everything
+
+    # Models are built before the trainer seeds: without this, their initial weights would
+    # depend on whatever the worker process ran before (the test order varies).
+    seed_everything(0)
 
 
 def _trainer(tmp_path: Path, **overrides):

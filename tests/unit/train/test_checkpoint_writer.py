@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import threading
 
@@ -205,3 +206,17 @@ def test_a_manual_save_is_on_disk_and_announced_when_it_returns(tmp_path):
     trainer.save_checkpoint(tmp_path / "manual.ckpt")
     assert (tmp_path / "manual.ckpt").is_file()
     assert recorder.announced == [("manual.ckpt", 1, 16, True)]
+
+
+def test_closing_deletes_temporary_files_an_interrupted_save_left(tmp_path):
+    from stager.train import checkpoint as checkpoint_io
+
+    writer = CheckpointWriter()
+    writer.save(_weights(1.0), str(tmp_path / "last.ckpt"), background=True, announce=_ignore)
+    fd, left = checkpoint_io._new_temp_file(tmp_path, "last.ckpt")  # created, then the interrupt came
+    os.close(fd)
+    other_process = tmp_path / ".last.ckpt.1-0.tmp"  # (pid 1 is never this test)
+    other_process.write_bytes(b"")
+    writer.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".last.ckpt.1-0.tmp", "last.ckpt"]
+    assert not os.path.exists(left)

@@ -107,3 +107,21 @@ def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch
     monkeypatch.undo()
     assert torch.equal(load_checkpoint(target)["state_dict"]["w"], torch.ones(1))
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary file left behind
+
+
+def test_an_interrupt_inside_torch_save_stays_an_interrupt(tmp_path, monkeypatch):
+    import pytest
+
+    from stager.train import checkpoint as checkpoint_io
+
+    def interrupted_save(obj, handle):
+        handle.write(b"partial")
+        try:
+            raise KeyboardInterrupt("signal SIGTERM")
+        finally:  # what torch's zip writer does as it closes the half-written archive
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(checkpoint_io.torch, "save", interrupted_save)
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        checkpoint_io.write_pending({"state_dict": {}}, tmp_path / "last.ckpt")
+    assert list(tmp_path.iterdir()) == []
