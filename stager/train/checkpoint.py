@@ -90,7 +90,10 @@ def commit(pending: PendingCheckpoint) -> Path:
 
 def discard(pending: PendingCheckpoint) -> None:
     """Close and delete a temporary file that will not become a checkpoint."""
-    pending.handle.close()
+    try:
+        pending.handle.close()
+    except OSError:
+        pass  # closing flushes what is buffered, which may fail as the write did (a full disk)
     try:
         os.unlink(pending.temp_name)
     except FileNotFoundError:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from stager.train.checkpoint import PendingCheckpoint, commit, remove_own_temp_files, write_pending
+from stager.train.checkpoint import PendingCheckpoint, commit, discard, remove_own_temp_files, write_pending
 
 
 class SavedCheckpoint(str):
@@ -78,10 +78,16 @@ class CheckpointWriter:
         pending = write_pending(obj, path)
         self._delete_when_announced.discard(path)  # saved anew: an earlier deletion no longer applies
         self._unannounced[path] += 1
-        self._submit(self._commit, pending, path)
-        if not background:
-            self.wait()
-            self.announce_durable(announce)
+        if background:
+            self._submit(self._commit, pending, path)
+            return
+        try:
+            self.wait()  # what was asked for before lands first
+        except BaseException:
+            discard(pending)
+            raise
+        self._commit(pending, path)  # on this thread: a save outside a fit starts no thread
+        self.announce_durable(announce)
 
     def delete(self, path: str) -> None:
         """Delete ``path`` once the writes queued before are durable and it was announced."""

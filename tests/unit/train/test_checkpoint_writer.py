@@ -180,8 +180,13 @@ class _Recorder(Callback):
         self.fit_end_saw = len(self.announced)
 
 
+def _writer_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("stager-checkpoint")}
+
+
 def test_the_trainer_announces_each_checkpoint_once_with_its_own_epoch_and_step(tmp_path):
     seed_everything(3)
+    threads_before = _writer_threads()
     recorder = _Recorder()
     checkpoints = ModelCheckpoint(dirpath=str(tmp_path / "ck"), save_last=True)
     trainer = Trainer(max_epochs=3, accelerator="cpu", default_root_dir=str(tmp_path), enable_progress_bar=False,
@@ -195,7 +200,7 @@ def test_the_trainer_announces_each_checkpoint_once_with_its_own_epoch_and_step(
     assert recorder.fit_end_saw == len(expected)  # all announced before on_fit_end
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["epoch=2-step=48.ckpt", "last.ckpt"]
     assert load_checkpoint(tmp_path / "ck" / "last.ckpt")["global_step"] == 48
-    assert not [t for t in threading.enumerate() if t.name.startswith("stager-checkpoint")]
+    assert not _writer_threads() - threads_before  # the fit's writer thread was stopped at teardown
 
 
 def test_a_manual_save_is_on_disk_and_announced_when_it_returns(tmp_path):
@@ -203,8 +208,10 @@ def test_a_manual_save_is_on_disk_and_announced_when_it_returns(tmp_path):
     trainer = Trainer(max_epochs=1, accelerator="cpu", default_root_dir=str(tmp_path), enable_progress_bar=False,
                       logger=False, enable_checkpointing=False, callbacks=[recorder])
     trainer.fit(Regressor(), datamodule=RegressionData())
+    threads_before = _writer_threads()
     trainer.save_checkpoint(tmp_path / "manual.ckpt")
     assert (tmp_path / "manual.ckpt").is_file()
+    assert _writer_threads() == threads_before  # outside a fit nothing runs in the background
     assert recorder.announced == [("manual.ckpt", 1, 16, True)]
 
 

@@ -29,8 +29,10 @@ def test_foreground_command_dies_and_nohup_job_survives_a_disconnect(host, ssh, 
         "echo $$; sleep 60"
     )
     nohup_pid, setsid_pid, shell_pid = _pids(out, 3)
-    # nohup ignores SIGHUP only once it runs: a hang-up before then would kill it (a race on a busy machine).
+    # nohup ignores SIGHUP, and setsid leaves the session, only once they run: a hang-up before
+    # then would kill them (a race on a busy machine).  Each has run once it has exec'd sleep.
     assert wait_until(lambda: _command_name(nohup_pid) == "sleep"), "nohup never ran its command"
+    assert wait_until(lambda: _command_name(setsid_pid) == "sleep"), "setsid never ran its command"
     client.close()
     assert wait_until(lambda: not alive(shell_pid)), "foreground command survived the disconnect"
     assert alive(nohup_pid) and alive(setsid_pid)
