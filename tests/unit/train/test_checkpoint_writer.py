@@ -227,3 +227,31 @@ def test_closing_deletes_temporary_files_an_interrupted_save_left(tmp_path):
     writer.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".last.ckpt.1-0.tmp", "last.ckpt"]
     assert not os.path.exists(left)
+
+
+def test_the_last_good_checkpoint_counts_one_still_being_made_durable(tmp_path):
+    """A NaN stop names the checkpoint just saved even while its rename is still queued."""
+    callback = ModelCheckpoint(dirpath=str(tmp_path / "ck"), save_last=True)
+    trainer = Trainer(max_epochs=1, accelerator="cpu", default_root_dir=str(tmp_path), enable_progress_bar=False,
+                      logger=False, callbacks=[callback])
+    trainer.fit(Regressor(), datamodule=RegressionData())
+    (tmp_path / "ck" / "last.ckpt").unlink()
+    gate = _hold_queue(trainer._checkpoint_writer)
+    threading.Timer(0.3, gate.set).start()
+    trainer.save_checkpoint(callback.last_model_path, background=True)
+    assert not (tmp_path / "ck" / "last.ckpt").exists()  # not renamed yet
+    assert trainer._last_good_checkpoint() == callback.last_model_path
+    trainer._checkpoint_writer.close()
+
+
+def test_discarding_survives_a_close_that_fails(tmp_path):
+    from stager.train.checkpoint import PendingCheckpoint, discard
+
+    class FullDisk:
+        def close(self):
+            raise OSError(28, "No space left on device")
+
+    temp = tmp_path / ".last.ckpt.1-0.tmp"
+    temp.write_bytes(b"partial")
+    discard(PendingCheckpoint(FullDisk(), str(temp), tmp_path / "last.ckpt"))
+    assert not temp.exists()
