@@ -59,6 +59,11 @@ BATCH = 64
 IN_FEATURES, HIDDEN, CLASSES = 784, 128, 10
 SEED = 1234
 
+# Called by every contender at each epoch's start and once more when its last epoch
+# has ended (before the trainers' teardown).  None here; bench/trainer_overhead_lockstep.py
+# sets it to hold each process at those points until its turn.
+epoch_gate: Callable[[], None] | None = None
+
 
 # -- the shared problem ------------------------------------------------------------------
 
@@ -144,6 +149,8 @@ def run_raw(dataset: TensorDataset, steps: int, opt_name: str, root: str) -> dic
     step = 0
     epoch_starts = []
     while step < steps:
+        if epoch_gate is not None:
+            epoch_gate()
         epoch_starts.append(time.perf_counter())
         for x, y in loader:
             loss = F.cross_entropy(model(x), y)
@@ -153,6 +160,8 @@ def run_raw(dataset: TensorDataset, steps: int, opt_name: str, root: str) -> dic
             step += 1
             if step >= steps:
                 break
+    if epoch_gate is not None:
+        epoch_gate()
     t2 = clocks()
     return result(t0, t1, t2, t2, model.net, epoch_starts)
 
@@ -189,9 +198,13 @@ def _mlp_module_class(base: type) -> type:
                 self.t_start = clocks()
 
             def on_train_epoch_start(self):
+                if epoch_gate is not None:
+                    epoch_gate()
                 self.epoch_starts.append(time.perf_counter())
 
             def on_train_end(self):
+                if epoch_gate is not None:
+                    epoch_gate()
                 self.t_end = clocks()
 
         _module_classes[base] = MLP

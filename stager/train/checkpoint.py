@@ -5,13 +5,15 @@ keys).  It is written atomically: temporary file in the same folder, fsync,
 rename, fsync of the folder, so a crash leaves either the old file or the new
 one, never a truncated ``last.ckpt``.  The write and the rest are separate steps
 (``write_pending``, ``commit``), so the rest can wait for the disk on another
-thread (``checkpoint_writer.py``).
+thread (``checkpoint_writer.py``); ``serialize`` and ``write_serialized_pending``
+split the write itself in two, so that the disk's part of it can move there too.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
@@ -39,6 +41,44 @@ def write_pending(obj: Any, path: str | Path) -> PendingCheckpoint:
     Once this returns, the file holds exactly ``obj`` as it was: later changes to the
     tensors do not reach it.  ``commit`` makes it durable and puts it at ``path``.
     """
+    return _write_pending(path, lambda handle: torch.save(obj, handle))
+
+
+def serialize(obj: Any) -> list[bytes]:
+    """``torch.save`` ``obj`` into memory: the bytes of the file, in the writer's chunks.
+
+    Later changes to the tensors do not reach them.  ``write_serialized_pending`` puts
+    them in a temporary file: what ``write_pending`` does, split in two.
+    """
+    sink = _Chunks()
+    try:
+        torch.save(obj, sink)
+    except BaseException as exc:
+        _raise_interrupt_behind(exc)
+        raise
+    return sink.chunks
+
+
+def write_serialized_pending(chunks: list[bytes], path: str | Path) -> PendingCheckpoint:
+    """``serialize``'s bytes into a new temporary file beside ``path``, for ``commit``."""
+    return _write_pending(path, lambda handle: handle.writelines(chunks))
+
+
+class _Chunks:
+    """A write-only file in memory that keeps each write as it came (no growing buffer)."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def write(self, data: Any) -> int:
+        self.chunks.append(bytes(data))
+        return len(self.chunks[-1])
+
+    def flush(self) -> None:
+        pass
+
+
+def _write_pending(path: str | Path, write: Callable[[BinaryIO], Any]) -> PendingCheckpoint:
     path = Path(path)
     folder = path.parent
     if not os.path.isdir(folder):
@@ -46,15 +86,19 @@ def write_pending(obj: Any, path: str | Path) -> PendingCheckpoint:
     fd, temp_name = _new_temp_file(folder, path.name)
     handle = os.fdopen(fd, "wb")
     try:
-        torch.save(obj, handle)
+        write(handle)
         handle.flush()
     except BaseException as exc:
         discard(PendingCheckpoint(handle, temp_name, path))
-        interrupt = _interrupt_behind(exc)
-        if interrupt is not None and interrupt is not exc:
-            raise interrupt from None
+        _raise_interrupt_behind(exc)
         raise
     return PendingCheckpoint(handle, temp_name, path)
+
+
+def _raise_interrupt_behind(exc: BaseException) -> None:
+    interrupt = _interrupt_behind(exc)
+    if interrupt is not None and interrupt is not exc:
+        raise interrupt from None
 
 
 def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:

@@ -1,8 +1,9 @@
-"""Checkpoints made durable off the training thread.
+"""Checkpoints written and made durable off the training thread.
 
-Training waits only while ``torch.save`` writes a checkpoint into its temporary file,
-so the file holds exactly the state of that moment.  The rest only waits for the
-disk: the fsync, the rename over the final name, the folder's fsync, and deleting
+Training waits only while ``torch.save`` serialises a checkpoint into memory (or, for
+a large one, into its temporary file), so the file holds exactly the state of that
+moment.  The rest only waits for the disk: writing those bytes to the temporary
+file, the fsync, the rename over the final name, the folder's fsync, and deleting
 the checkpoints the new one replaces.  One background thread does that, in the
 order it was asked.  A crash at any point still leaves the old file or the new one.
 A deletion queued behind a write runs only once that write is durable.
@@ -22,7 +23,22 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from stager.train.checkpoint import PendingCheckpoint, commit, discard, remove_own_temp_files, write_pending
+import torch
+
+from stager.train.checkpoint import (
+    PendingCheckpoint,
+    commit,
+    discard,
+    remove_own_temp_files,
+    serialize,
+    write_pending,
+    write_serialized_pending,
+)
+
+# A checkpoint estimated up to this size is serialised into memory on the training
+# thread and written to disk on the background thread; a larger one is written to its
+# temporary file on the training thread (no second copy of a large model in memory).
+IN_MEMORY_LIMIT = 64 * 2**20
 
 
 class SavedCheckpoint(str):
@@ -75,11 +91,17 @@ class CheckpointWriter:
         if self._unannounced[path]:
             self.wait()
             self.announce_durable(announce)
-        pending = write_pending(obj, path)
+        if background and _estimated_size(obj) <= IN_MEMORY_LIMIT:
+            chunks, pending = serialize(obj), None
+        else:
+            chunks, pending = None, write_pending(obj, path)
         self._delete_when_announced.discard(path)  # saved anew: an earlier deletion no longer applies
         self._unannounced[path] += 1
         if background:
-            self._submit(self._commit, pending, path)
+            if chunks is not None:
+                self._submit(self._write_and_commit, chunks, path)
+            else:
+                self._submit(self._commit, pending, path)
             return
         try:
             self.wait()  # what was asked for before lands first
@@ -138,6 +160,9 @@ class CheckpointWriter:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stager-checkpoint")
         self._futures.append(self._executor.submit(work, *args))
 
+    def _write_and_commit(self, chunks: list[bytes], path: str) -> None:
+        self._commit(write_serialized_pending(chunks, path), path)
+
     def _commit(self, pending: PendingCheckpoint, path: str) -> None:
         commit(pending)
         self.durable.append(path)  # the caller's spelling, which delete() is given too
@@ -150,6 +175,15 @@ class CheckpointWriter:
             for future in finished:
                 if future.exception() is not None:
                     raise future.exception()
+
+
+def _estimated_size(checkpoint: Any) -> float:
+    """Bytes ``checkpoint`` takes serialised, roughly: its weights and the optimizer's
+    state for them (two tensors per weight for Adam), and room for the rest."""
+    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        return float("inf")
+    return 4 * sum(value.nbytes for value in state.values() if isinstance(value, torch.Tensor))
 
 
 def _unlink(path: str) -> None:

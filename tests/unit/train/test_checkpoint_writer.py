@@ -53,6 +53,25 @@ def test_a_background_save_holds_the_state_of_the_save_and_appears_only_when_dur
     writer.close()
 
 
+def test_a_small_checkpoint_reaches_the_disk_from_the_writer_thread_a_large_one_from_the_caller(tmp_path, monkeypatch):
+    from stager.train import checkpoint_writer
+
+    writer = CheckpointWriter()
+    gate = _hold_queue(writer)
+    writer.save(_weights(1.0), str(tmp_path / "small.ckpt"), background=True, announce=_ignore)
+    assert list(tmp_path.iterdir()) == []  # serialised in memory: no file yet, not even a temporary one
+    monkeypatch.setattr(checkpoint_writer, "IN_MEMORY_LIMIT", 8)  # these 12 bytes of weights now count as large
+    writer.save(_weights(2.0), str(tmp_path / "large.ckpt"), background=True, announce=_ignore)
+    written = [p.name for p in tmp_path.iterdir()]
+    assert len(written) == 1 and written[0].startswith(".large.ckpt.") and written[0].endswith(".tmp")
+    gate.set()
+    writer.wait()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["large.ckpt", "small.ckpt"]
+    assert load_checkpoint(tmp_path / "small.ckpt")["state_dict"]["w"][0] == 1.0
+    assert load_checkpoint(tmp_path / "large.ckpt")["state_dict"]["w"][0] == 2.0
+    writer.close()
+
+
 def test_a_deletion_waits_for_the_write_queued_before_it(tmp_path):
     writer = CheckpointWriter()
     old = str(tmp_path / "old.ckpt")

@@ -125,3 +125,24 @@ def test_an_interrupt_inside_torch_save_stays_an_interrupt(tmp_path, monkeypatch
     with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
         checkpoint_io.write_pending({"state_dict": {}}, tmp_path / "last.ckpt")
     assert list(tmp_path.iterdir()) == []
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        checkpoint_io.serialize({"state_dict": {}})
+
+
+def test_a_checkpoint_serialised_in_memory_is_the_file_torch_save_writes(tmp_path):
+    import io
+
+    from stager.train import checkpoint as checkpoint_io
+
+    shared = torch.arange(6.0)
+    state = {"state_dict": {"w": shared, "tied": shared, "view": shared[2:4]}, "step": 7}
+    direct = io.BytesIO()
+    torch.save(state, direct)
+    chunks = checkpoint_io.serialize(state)
+    shared.add_(100.0)  # training goes on: the bytes already taken do not change
+    path = checkpoint_io.commit(checkpoint_io.write_serialized_pending(chunks, tmp_path / "sub" / "last.ckpt"))
+    assert path.read_bytes() == direct.getvalue()
+    loaded = load_checkpoint(path)["state_dict"]
+    assert torch.equal(loaded["w"], torch.arange(6.0))
+    assert loaded["view"].untyped_storage().data_ptr() == loaded["w"].untyped_storage().data_ptr()  # still shared
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["last.ckpt"]
