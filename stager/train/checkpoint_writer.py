@@ -19,11 +19,17 @@ from __future__ import annotations
 
 import collections
 import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import torch
+
+try:
+    import resource
+except ImportError:  # Windows: no peak to compare with, so no checkpoint is held in memory
+    resource = None
 
 from stager.train.checkpoint import (
     PendingCheckpoint,
@@ -35,10 +41,11 @@ from stager.train.checkpoint import (
     write_serialized_pending,
 )
 
-# A checkpoint estimated up to this size is serialised into memory on the training
-# thread and written to disk on the background thread; a larger one is written to its
-# temporary file on the training thread (no second copy of a large model in memory).
-IN_MEMORY_LIMIT = 64 * 2**20
+# A checkpoint estimated at up to this share of the process's peak memory so far is
+# serialised into memory on the training thread and written to disk by the background
+# thread; a larger one is written to its temporary file on the training thread, so the
+# bytes held in memory for the writer never add more than about 1% to the peak.
+IN_MEMORY_SHARE = 0.01
 
 
 class SavedCheckpoint(str):
@@ -91,7 +98,7 @@ class CheckpointWriter:
         if self._unannounced[path]:
             self.wait()
             self.announce_durable(announce)
-        if background and _estimated_size(obj) <= IN_MEMORY_LIMIT:
+        if background and _estimated_size(obj) <= IN_MEMORY_SHARE * _peak_memory():
             chunks, pending = serialize(obj), None
         else:
             chunks, pending = None, write_pending(obj, path)
@@ -184,6 +191,14 @@ def _estimated_size(checkpoint: Any) -> float:
     if not isinstance(state, dict):
         return float("inf")
     return 4 * sum(value.nbytes for value in state.values() if isinstance(value, torch.Tensor))
+
+
+def _peak_memory() -> int:
+    """Bytes: the most this process has held in memory (resident) so far."""
+    if resource is None:
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # macOS counts bytes, Linux KiB
 
 
 def _unlink(path: str) -> None:

@@ -60,7 +60,7 @@ def test_a_small_checkpoint_reaches_the_disk_from_the_writer_thread_a_large_one_
     gate = _hold_queue(writer)
     writer.save(_weights(1.0), str(tmp_path / "small.ckpt"), background=True, announce=_ignore)
     assert list(tmp_path.iterdir()) == []  # serialised in memory: no file yet, not even a temporary one
-    monkeypatch.setattr(checkpoint_writer, "IN_MEMORY_LIMIT", 8)  # these 12 bytes of weights now count as large
+    monkeypatch.setattr(checkpoint_writer, "IN_MEMORY_SHARE", 1e-12)  # 12 bytes of weights now count as large
     writer.save(_weights(2.0), str(tmp_path / "large.ckpt"), background=True, announce=_ignore)
     written = [p.name for p in tmp_path.iterdir()]
     assert len(written) == 1 and written[0].startswith(".large.ckpt.") and written[0].endswith(".tmp")
