@@ -89,9 +89,10 @@ class CheckpointMixin:
                         background: bool = False) -> None:
         """Write a checkpoint atomically on rank zero, then tell callbacks and loggers.
 
-        With ``background`` (what ``ModelCheckpoint`` uses) this returns once the file is
-        written; its fsync and rename finish on a background thread, and callbacks hear
-        of it at a later batch boundary or at the end of the stage (``checkpoint_writer.py``).
+        With ``background`` (what ``ModelCheckpoint`` uses) this returns once ``torch.save``
+        has serialised the checkpoint; the rest of the write, the fsync and the rename finish
+        on a background thread, and callbacks hear of it at a later batch boundary or at the
+        end of the stage (``checkpoint_writer.py``).
 
         Raises:
             NonFiniteLossError: the loss went NaN/Inf since the last check; the
