@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import os
 import statistics
@@ -46,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -87,8 +89,21 @@ class Gate:
         return taken
 
 
+def every_kth_epoch(gate: Gate, k: int, epochs: int) -> Callable[[], None]:
+    """``gate`` at every ``k``-th epoch's start and at the end of training: a fit calls
+    ``epoch_gate`` ``epochs + 1`` times."""
+    calls = itertools.count()
+
+    def epoch_gate() -> None:
+        i = next(calls) % (epochs + 1)
+        if i % k == 0 or i == epochs:
+            gate()
+
+    return epoch_gate
+
+
 def child(name: str, steps: int, fits: int, opt: str, cores: list[int], ready_fd: int, go_fd: int, output: str,
-          baseline_source: str | None) -> None:
+          baseline_source: str | None, epochs_per_segment: int) -> None:
     torch.set_num_threads(1)
     shared.quiet_warnings()
     dataset = shared.make_data(shared.steps_to_samples(steps))
@@ -108,7 +123,7 @@ def child(name: str, steps: int, fits: int, opt: str, cores: list[int], ready_fd
     n_batches = len(shared.make_loader(dataset))
     shared.one_run(name, run, dataset, min(steps, n_batches), opt, output)  # warm-up, ungated
     gate = Gate(ready_fd, go_fd)
-    shared.epoch_gate = gate
+    shared.epoch_gate = every_kth_epoch(gate, epochs_per_segment, -(-steps // n_batches))
     for fit in range(fits):
         if cores:
             os.sched_setaffinity(0, {cores[fit % len(cores)]})
@@ -133,7 +148,7 @@ class Contender:
         go_r, go_w = os.pipe()
         cmd = [sys.executable, os.path.abspath(__file__), "--child", name, "--steps", str(args.steps),
                "--fits", str(args.fits), "--optimizer", args.optimizer, "--cores", ",".join(map(str, cores)),
-               "--fds", f"{ready_w},{go_r}", "--output", output]
+               "--fds", f"{ready_w},{go_r}", "--output", output, "--epochs-per-segment", str(args.epochs_per_segment)]
         if name == "stager-baseline":
             cmd += ["--baseline-source", args.baseline_source]
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONHASHSEED="0")
@@ -215,6 +230,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2048,
                         help="optimizer steps per fit (default 2048 = 8 epochs of 256 batches)")
     parser.add_argument("--fits", type=int, default=7, help="fits per contender (default 7)")
+    parser.add_argument("--epochs-per-segment", type=int, default=1,
+                        help="epochs run between turns (default 1; 8 = a whole fit of 2,048 steps per turn)")
     parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
     parser.add_argument("--baseline-source",
                         help="a folder holding another stager package (for example from git archive OLD stager | "
@@ -230,7 +247,7 @@ def main() -> None:
         ready_fd, go_fd = map(int, args.fds.split(","))
         cores = [int(c) for c in args.cores.split(",") if c]
         child(args.child, args.steps, args.fits, args.optimizer, cores, ready_fd, go_fd, args.output,
-              args.baseline_source)
+              args.baseline_source, args.epochs_per_segment)
         return
 
     names = args.contenders.split(",")
