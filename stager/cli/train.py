@@ -26,6 +26,7 @@ _PRINT = typer.Option(
 
 
 def _run(subcommand: str, ctx: typer.Context, config: list[Path] | None, print_config: bool) -> None:
+    from stager.errors import Interrupted
     from stager.interrupts import interruptible
     from stager.train import config as train_config
 
@@ -33,8 +34,13 @@ def _run(subcommand: str, ctx: typer.Context, config: list[Path] | None, print_c
     overrides = [arg for arg in ctx.args if arg != "--debug"]
     # SIGTERM (a run stopped by its controller, a preempted SLURM job) ends training as Ctrl-C does:
     # the checkpoints already written are made durable and announced (pushed) before the exit.
-    with interruptible():
-        result = train_config.run(subcommand, list(config or []), overrides, print_config=print_config, echo=typer.echo)
+    try:
+        with interruptible():
+            result = train_config.run(subcommand, list(config or []), overrides, print_config=print_config,
+                                      echo=typer.echo)
+    except KeyboardInterrupt as exc:  # the trainer has torn down: say so on one line, exit 130
+        kept = "; every checkpoint saved before it is complete" if subcommand == "fit" else ""
+        raise Interrupted(f"train {subcommand} interrupted ({exc or 'Ctrl-C'}){kept}") from None
     if subcommand == "predict" and result is not None:
         typer.echo(str(result))
 

@@ -305,6 +305,8 @@ def test_sigterm_ends_fit_with_every_durable_checkpoint_announced(workdir):
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert lines and lines[-1].startswith("error: train fit interrupted (signal SIGTERM)"), err
     folder = next(workdir.glob("logs/**/checkpoints"))
     assert not [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
     last_step = torch.load(folder / "last.ckpt", weights_only=False)["global_step"]
