@@ -98,24 +98,19 @@ class CheckpointWriter:
         if self._unannounced[path]:
             self.wait()
             self.announce_durable(announce)
-        if background and _estimated_size(obj) <= IN_MEMORY_SHARE * _peak_memory():
-            chunks, pending = serialize(obj), None
-        else:
-            chunks, pending = None, write_pending(obj, path)
+        in_memory = background and _estimated_size(obj) <= IN_MEMORY_SHARE * _peak_memory()
+        taken = serialize(obj) if in_memory else write_pending(obj, path)  # the state of this moment
         self._delete_when_announced.discard(path)  # saved anew: an earlier deletion no longer applies
         self._unannounced[path] += 1
         if background:
-            if chunks is not None:
-                self._submit(self._write_and_commit, chunks, path)
-            else:
-                self._submit(self._commit, pending, path)
+            self._submit(self._write_and_commit if in_memory else self._commit, taken, path)
             return
         try:
             self.wait()  # what was asked for before lands first
         except BaseException:
-            discard(pending)
+            discard(taken)
             raise
-        self._commit(pending, path)  # on this thread: a save outside a fit starts no thread
+        self._commit(taken, path)  # on this thread: a save outside a fit starts no thread
         self.announce_durable(announce)
 
     def delete(self, path: str) -> None:
