@@ -63,6 +63,23 @@ _STAGER_WITHOUT = {
 }
 
 
+def runner(name: str, baseline_source: str | None = None) -> Callable:
+    """The fit that contender ``name`` runs (``stager-baseline``: stager from ``baseline_source``,
+    which must be imported before any other stager in this process)."""
+    if name == "raw-again":  # a second raw loop: the method's control, its ratio should be 1
+        return shared.run_raw
+    if name == "stager-baseline":  # stager's defaults, from another source tree (--baseline-source)
+        sys.path.insert(0, baseline_source)
+        import stager
+
+        if not stager.__file__.startswith(os.path.abspath(baseline_source)):
+            raise SystemExit(f"stager-baseline imported stager from {stager.__file__}, not {baseline_source}")
+        return shared.contenders(False)["stager"]
+    if name in _STAGER_WITHOUT:
+        return shared._make_stager_runner(**_STAGER_WITHOUT[name])
+    return shared.contenders(name.startswith("lightning"), stager_bare=name == "stager-bare")[name]
+
+
 class Gate:
     """Blocks at a stop until the coordinator says go; times what runs between stops."""
 
@@ -107,19 +124,7 @@ def child(name: str, steps: int, fits: int, opt: str, cores: list[int], ready_fd
     torch.set_num_threads(1)
     shared.quiet_warnings()
     dataset = shared.make_data(shared.steps_to_samples(steps))
-    if name == "raw-again":  # a second raw loop: the method's control, its ratio should be 1
-        run = shared.run_raw
-    elif name == "stager-baseline":  # stager's defaults, from another source tree (--baseline-source)
-        sys.path.insert(0, baseline_source)
-        import stager
-
-        if not stager.__file__.startswith(os.path.abspath(baseline_source)):
-            raise SystemExit(f"stager-baseline imported stager from {stager.__file__}, not {baseline_source}")
-        run = shared.contenders(False)["stager"]
-    elif name in _STAGER_WITHOUT:
-        run = shared._make_stager_runner(**_STAGER_WITHOUT[name])
-    else:
-        run = shared.contenders(name.startswith("lightning"), stager_bare=name == "stager-bare")[name]
+    run = runner(name, baseline_source)
     n_batches = len(shared.make_loader(dataset))
     shared.one_run(name, run, dataset, min(steps, n_batches), opt, output)  # warm-up, ungated
     gate = Gate(ready_fd, go_fd)
