@@ -205,31 +205,38 @@ class _Pull:
 
         finished: queue.Queue = queue.Queue()
         pending = deque(entries)
-        open_files: dict[str, tuple] = {}  # path -> (file, temp path)
+        # path -> (file, temp path), entered before the file is created and left only once it is
+        # placed or deleted: a Ctrl-C between any two lines leaves no temporary file behind.
+        open_files: dict[str, tuple] = {}
         try:
             # An exception out of this block cancels the transfers in progress (TransferManager.__exit__).
             with create_transfer_manager(self.client, self.config) as manager:
                 while pending or open_files:
                     while pending and len(open_files) < LARGE_IN_FLIGHT:
                         entry = pending.popleft()
-                        open_files[entry.path] = self._submit_large(manager, entry, targets[entry.path], finished)
+                        self._submit_large(manager, entry, targets[entry.path], finished, open_files)
                     future, entry = finished.get()
-                    out, temp = open_files.pop(entry.path)
+                    out, temp = open_files[entry.path]
                     self._finish_large(future, entry, out, temp, targets[entry.path])
+                    del open_files[entry.path]
         finally:
             for out, temp in open_files.values():
-                out.close()
+                if out is not None:
+                    out.close()
                 temp.unlink(missing_ok=True)
 
-    def _submit_large(self, manager, entry: FileEntry, target: Path, finished: queue.Queue):
+    def _submit_large(self, manager, entry: FileEntry, target: Path, finished: queue.Queue,
+                      open_files: dict[str, tuple]) -> None:
         from s3transfer.subscribers import BaseSubscriber
 
         temp = target.with_name(f".{target.name}{PART_SUFFIX}")
+        open_files[entry.path] = (None, temp)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             out = open(temp, "wb")  # noqa: SIM115 - closed when s3transfer reports the transfer done
         except OSError as exc:
             raise _write_failure(exc, target, self.dest_dir) from None
+        open_files[entry.path] = (out, temp)
         bar = self._bar
 
         class Report(BaseSubscriber):
@@ -243,7 +250,6 @@ class _Pull:
                 finished.put((future, entry))
 
         manager.download(self.src.bucket, self.src.key(entry.path), out, subscribers=[Report()])
-        return out, temp
 
     def _finish_large(self, future, entry: FileEntry, out, temp: Path, target: Path) -> None:
         key = self.src.key(entry.path)

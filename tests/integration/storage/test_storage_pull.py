@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -147,21 +148,27 @@ def test_a_disk_that_fills_up_mid_pull_leaves_no_partial_file(tmp_path, synced, 
         assert hashlib.sha256(body).hexdigest() == expected[path].sha256
 
 
-def test_ctrl_c_during_a_pull_leaves_only_whole_files(tmp_path, synced, client, location):
+@contextlib.contextmanager
+def ctrl_c_after_gets(client, n: int):
+    """Press Ctrl-C once the client has answered ``n`` GETs (the remote manifest's included)."""
     answered = []
 
-    def press_ctrl_c(**kwargs):  # after the remote manifest and a few files
+    def press_ctrl_c(**kwargs):
         answered.append(1)
-        if len(answered) == 5:
+        if len(answered) == n:
             os.kill(os.getpid(), signal.SIGINT)
 
     client.meta.events.register("after-call.s3.GetObject", press_ctrl_c, unique_id="storage-test-pull-interrupt")
-    out = tmp_path / "out"
     try:
-        with pytest.raises(Interrupted, match="pull from .* interrupted after .* files were downloaded"):
-            pull_dataset(location, out, client, say=quiet)
+        yield
     finally:
         client.meta.events.unregister("after-call.s3.GetObject", unique_id="storage-test-pull-interrupt")
+
+
+def test_ctrl_c_during_a_pull_leaves_only_whole_files(tmp_path, synced, client, location):
+    out = tmp_path / "out"
+    with ctrl_c_after_gets(client, 5), pytest.raises(Interrupted, match="pull from .* interrupted after .* files were"):
+        pull_dataset(location, out, client, say=quiet)
 
     expected = {e.path: e for e in synced.files}
     assert len(tree(out)) >= 4  # what was in flight finished; nothing half-written shows
@@ -169,3 +176,19 @@ def test_ctrl_c_during_a_pull_leaves_only_whole_files(tmp_path, synced, client, 
         assert not path.endswith(".stager-part")
         assert hashlib.sha256(body).hexdigest() == expected[path].sha256
     assert pull_dataset(location, out, client, say=quiet).verified == 24
+
+
+def test_ctrl_c_while_large_files_come_down_in_ranges_leaves_only_whole_files(tmp_path, client, location):
+    root = tmp_path / "data"
+    bodies = {f"shards/{n}.bin": random_bytes(6 * MIB + 1024 * (n + 1)) for n in range(6)}  # two ranges each
+    write_files(root, bodies)
+    sync_dataset(root, manifest_of(root), location, client, config=SMALL_PARTS, say=quiet)
+    out = tmp_path / "out"
+    with ctrl_c_after_gets(client, 5), pytest.raises(Interrupted, match="pull from .* interrupted"):
+        pull_dataset(location, out, client, config=SMALL_PARTS, say=quiet)
+
+    assert len(tree(out)) < len(bodies)  # stopped part-way
+    for path, body in tree(out).items():  # nothing half-written, under any name
+        assert body == bodies[path]
+    assert pull_dataset(location, out, client, config=SMALL_PARTS, say=quiet).verified == len(bodies)
+    assert tree(out) == bodies
