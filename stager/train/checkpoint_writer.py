@@ -136,6 +136,10 @@ class CheckpointWriter:
     def wait(self) -> None:
         """Wait until everything asked for is done; raise the first failure among them."""
         futures, self._futures = self._futures, []
+        if self._executor is not None:
+            # The thread works in order, so this ends after all work queued before it, even
+            # work whose future a Ctrl-C kept out of self._futures (between submit and append).
+            futures.append(self._executor.submit(_nothing))
         failure = None
         for future in futures:
             error = future.exception()
@@ -194,6 +198,10 @@ def _peak_memory() -> int:
         return 0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024  # macOS counts bytes, Linux KiB
+
+
+def _nothing() -> None:
+    pass
 
 
 def _unlink(path: str) -> None:

@@ -53,6 +53,18 @@ def test_a_background_save_holds_the_state_of_the_save_and_appears_only_when_dur
     writer.close()
 
 
+def test_wait_outlasts_a_save_whose_future_an_interrupt_kept_from_being_recorded(tmp_path):
+    writer = CheckpointWriter()
+    gate = _hold_queue(writer)
+    target = str(tmp_path / "a.ckpt")
+    writer.save(_weights(1.0), target, background=True, announce=_ignore)
+    writer._futures.clear()  # as a Ctrl-C between the executor's submit() and the future's recording leaves it
+    threading.Timer(0.1, gate.set).start()
+    writer.wait()
+    assert list(writer.durable) == [target]  # so the trainer's settling announces it before the exit
+    writer.close()
+
+
 def test_a_small_checkpoint_reaches_the_disk_from_the_writer_thread_a_large_one_from_the_caller(tmp_path, monkeypatch):
     from stager.train import checkpoint_writer
 
