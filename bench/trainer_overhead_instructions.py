@@ -33,7 +33,7 @@ the Python bytecode instructions each Python function executes per step (a trace
 function, so slow but deterministic), raw and stager in the same process, and prints the
 N functions stager adds most: the Python-level view the breakdown cannot give.
 
-    python bench/trainer_overhead_instructions.py          # raw, raw-again, stager (20+ minutes on 2 cores)
+    python bench/trainer_overhead_instructions.py          # raw, raw-again, stager: about 16 minutes on 2 cores
     python bench/trainer_overhead_instructions.py --contenders raw,stager,stager-bare,stager-no-checkpoints
     python bench/trainer_overhead_instructions.py --contenders raw,stager --breakdown 30
     git archive HEAD~1 stager | tar -x -C /tmp/before     # (an empty /tmp/before first) then, old against new:
