@@ -61,7 +61,7 @@ from collections.abc import Callable
 import torch
 import trainer_overhead as shared
 from bench_common import stager_source_state
-from trainer_overhead_lockstep import runner
+from trainer_overhead_lockstep import contender_names, runner
 
 WARM_UP_BATCHES = 4  # per epoch, two epochs: every code path of a fit runs once before counting
 # One thread everywhere: idle pool threads spinning under valgrind would add instructions by chance.
@@ -308,12 +308,7 @@ def main() -> None:
         return
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt install valgrind); --opcodes N works without it")
-    names = args.contenders.split(",")
-    if args.baseline_source:
-        args.baseline_source = os.path.abspath(args.baseline_source)
-        names.append("stager-baseline")
-    if names[0] != "raw" or len(names) < 2:
-        parser.error("--contenders must start with raw and name at least one more")
+    names = contender_names(args, parser)
     folder = args.keep or tempfile.mkdtemp(prefix="bench-instructions-")
     os.makedirs(folder, exist_ok=True)
     started = time.perf_counter()

@@ -80,6 +80,17 @@ def runner(name: str, baseline_source: str | None = None) -> Callable:
     return shared.contenders(name.startswith("lightning"), stager_bare=name == "stager-bare")[name]
 
 
+def contender_names(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[str]:
+    """``--contenders``, with stager-baseline added for ``--baseline-source`` (made absolute)."""
+    names = args.contenders.split(",")
+    if args.baseline_source:
+        args.baseline_source = os.path.abspath(args.baseline_source)
+        names.append("stager-baseline")
+    if names[0] != "raw" or len(names) < 2:
+        parser.error("--contenders must start with raw and name at least one more")
+    return names
+
+
 class Gate:
     """Blocks at a stop until the coordinator says go; times what runs between stops."""
 
@@ -255,12 +266,7 @@ def main() -> None:
               args.baseline_source, args.epochs_per_segment)
         return
 
-    names = args.contenders.split(",")
-    if args.baseline_source:
-        args.baseline_source = os.path.abspath(args.baseline_source)
-        names.append("stager-baseline")
-    if names[0] != "raw" or len(names) < 2:
-        parser.error("--contenders must start with raw and name at least one more")
+    names = contender_names(args, parser)
     available = sorted(os.sched_getaffinity(0))
     output = os.path.join(tempfile.mkdtemp(prefix="bench-lockstep-"), "trainers.log")
     print("trainer overhead, contenders in lock-step (one segment each in turn; see the docstring)")
