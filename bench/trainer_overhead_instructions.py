@@ -54,6 +54,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -232,8 +233,6 @@ def count_opcodes(run: Callable, dataset, n: int, opt: str) -> collections.Count
         frame.f_trace_opcodes, frame.f_trace_lines = True, False
         return local
 
-    import threading
-
     threading.settrace(trace)
     sys.settrace(trace)
     try:
@@ -251,18 +250,16 @@ def report_opcodes(steps: tuple[int, int], opt: str, top: int) -> None:
     runners = {"raw": runner("raw"), "stager": runner("stager")}
     warm_up = shared.make_data(shared.BATCH * WARM_UP_BATCHES)
     dataset = shared.make_data(shared.steps_to_samples(long))
-    per_step = {}
+    per_fit = {}  # name -> bytecodes per function, the long fit's less the short fit's
     for name, run in runners.items():
         shared.one_run(name, run, warm_up, 2 * WARM_UP_BATCHES, opt, os.devnull)
-        counts = count_opcodes(run, dataset, long, opt)
-        counts.subtract(count_opcodes(run, dataset, short, opt))
-        per_step[name] = counts
-    added = per_step["stager"]
-    added.subtract(per_step["raw"])
-    total = {n: sum(c.values()) / (long - short) for n, c in per_step.items() if n != "stager"}
-    stager_total = total["raw"] + sum(added.values()) / (long - short)
+        per_fit[name] = count_opcodes(run, dataset, long, opt)
+        per_fit[name].subtract(count_opcodes(run, dataset, short, opt))
+    raw, stager = (sum(per_fit[n].values()) / (long - short) for n in ("raw", "stager"))
     print(f"Python bytecode instructions per step (fits of {long} and {short} steps, differenced): "
-          f"raw {total['raw']:,.0f}, stager {stager_total:,.0f} (+{stager_total - total['raw']:,.0f})")
+          f"raw {raw:,.0f}, stager {stager:,.0f} (+{stager - raw:,.0f})")
+    added = per_fit["stager"]
+    added.subtract(per_fit["raw"])
     print(f"the {top} Python functions with the most added per step (negative: fewer than raw's):")
     # torch's site-packages, and the repository (above bench/)
     roots = [os.path.dirname(os.path.dirname(os.path.abspath(m.__file__))) for m in (torch, shared)]
